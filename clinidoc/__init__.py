@@ -1,0 +1,3 @@
+"""clinidoc: offline clinical encounter -> structured, signed note."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,151 @@
+"""LLM backends behind one narrow interface: chat in, schema-constrained JSON text out, streamed."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from clinidoc.encounter import ModelUse
+from clinidoc.progress import CancelToken
+
+TokenCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Greedy-ish and seeded, so the same inputs redraft the same note."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repeat_penalty: float = 1.15  # tiny models loop without it
+    seed: int = 1234
+    max_tokens: int = 256
+
+
+@dataclass
+class GenerationStats:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    engine_eval_ms: float = 0.0  # llama.cpp's own measure of time spent generating tokens
+    engine_eval_tokens: int = 0
+    per_call: list[dict] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.completion_tokens / self.seconds if self.seconds else 0.0
+
+    @property
+    def engine_tokens_per_s(self) -> float:
+        return self.engine_eval_tokens / (self.engine_eval_ms / 1000) if self.engine_eval_ms else 0.0
+
+
+class LlmBackend(Protocol):
+    stats: GenerationStats
+
+    def complete_json(
+        self,
+        messages: list[dict],
+        schema: dict,
+        *,
+        sampling: Sampling = Sampling(),
+        on_token: TokenCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> str: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def model_use(self) -> ModelUse: ...
+
+
+class LlamaCppBackend:
+    """llama-cpp-python in this process; the model loads once, sized by fit_context()."""
+
+    def __init__(self, model_file, *, n_ctx: int | None = None, n_threads: int | None = None, n_gpu_layers: int | None = None):
+        from clinidoc.drafting.budget import fit_context
+
+        self.model_file = model_file
+        self.info = model_file.gguf_info()
+        self.budget = fit_context(self.info, model_file.size_bytes, wanted_ctx=n_ctx or 8192)
+        self.n_threads = n_threads or os.cpu_count() or 2
+        self.n_gpu_layers = self.budget.n_gpu_layers if n_gpu_layers is None else n_gpu_layers
+        self.stats = GenerationStats()
+        self._llm = None
+
+    def _load(self):
+        if self._llm is None:
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=str(self.model_file.path),
+                n_ctx=self.budget.n_ctx,
+                n_threads=self.n_threads,
+                n_gpu_layers=self.n_gpu_layers,
+                type_k=_GGML_TYPES[self.budget.kv_cache_type],
+                type_v=_GGML_TYPES[self.budget.kv_cache_type],
+                flash_attn=self.budget.kv_cache_type != "f16",  # a quantised V cache needs flash attention
+                verbose=False,
+            )
+        return self._llm
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
+
+    def complete_json(self, messages, schema, *, sampling=Sampling(), on_token=None, cancel=None) -> str:
+        import llama_cpp
+
+        llm = self._load()
+        llm.set_seed(sampling.seed)
+        llama_cpp.llama_perf_context_reset(llm.ctx)
+        started = time.perf_counter()
+        stream = llm.create_chat_completion(
+            messages=messages,
+            response_format={"type": "json_object", "schema": schema},  # compiled to a GBNF grammar
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            repeat_penalty=sampling.repeat_penalty,
+            max_tokens=sampling.max_tokens,
+            seed=sampling.seed,
+            stream=True,
+        )
+        pieces: list[str] = []
+        n_tokens = 0
+        for chunk in stream:  # one chunk per token: the cancel point
+            if cancel and cancel.cancelled:
+                stream.close()
+                cancel.raise_if_cancelled()
+            piece = chunk["choices"][0]["delta"].get("content") or ""
+            if piece:
+                n_tokens += 1
+                pieces.append(piece)
+                if on_token:
+                    on_token(piece)
+        elapsed = time.perf_counter() - started
+        perf = llama_cpp.llama_perf_context(llm.ctx)
+        text = "".join(pieces)
+        prompt_tokens = perf.n_p_eval
+        self.stats.calls += 1
+        self.stats.prompt_tokens += prompt_tokens
+        self.stats.completion_tokens += n_tokens
+        self.stats.seconds += elapsed
+        self.stats.engine_eval_ms += perf.t_eval_ms
+        self.stats.engine_eval_tokens += perf.n_eval
+        self.stats.per_call.append({"prompt_tokens": prompt_tokens, "completion_tokens": n_tokens, "seconds": round(elapsed, 3)})
+        return text
+
+    def params(self) -> dict:
+        return {
+            "n_ctx": self.budget.n_ctx,
+            "kv_cache_type": self.budget.kv_cache_type,
+            "n_gpu_layers": self.n_gpu_layers,
+            "n_threads": self.n_threads,
+        }
+
+    def model_use(self) -> ModelUse:
+        return ModelUse(role="llm", name=self.model_file.name, sha256=self.model_file.sha256, backend="llama-cpp-python", params=self.params())
+
+
+_GGML_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}

@@ -1,0 +1,245 @@
+"""process_encounter(): the whole pipeline on one encounter, as plain stages over plain data.
+
+Stages: transcript (speech or text) -> images (kind, DICOM facts, lab rows) -> deterministic
+extraction (medications, vitals, allergies, diagnoses, section sources) -> LLM drafting of the
+prose (grounded) -> validation. Engines come in as arguments so the GUI, the CLI, the benchmarks
+and the tests share one code path and load each model once.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clinidoc import __version__
+from clinidoc.encounter import (
+    EncounterResult,
+    ImageArtifact,
+    LabResult,
+    Note,
+    Patient,
+    Provenance,
+    Segment,
+    Transcript,
+    ValidationIssue,
+)
+from clinidoc.errors import InputError
+from clinidoc.progress import CancelToken, Progress, ProgressCallback, ignore_progress
+from clinidoc.weights import ModelRegistry
+
+
+@dataclass
+class EncounterInputs:
+    audio: list[Path] = field(default_factory=list)
+    transcript_file: Path | None = None
+    images: list[Path] = field(default_factory=list)
+    patient: Patient | None = None
+    template: str = "soap"
+    encounter_id: str | None = None
+
+
+@dataclass
+class Engines:
+    """Models loaded once and reused across encounters; created lazily from the registry."""
+
+    registry: ModelRegistry
+    stt_model: str | None = None
+    llm_model: str | None = None
+    _stt: object = None
+    _llm: object = None
+
+    @property
+    def stt(self):
+        if self._stt is None:
+            from clinidoc.speech.engine import FasterWhisperEngine
+
+            self._stt = FasterWhisperEngine(self.registry.resolve("stt", self.stt_model))
+        return self._stt
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            from clinidoc.drafting.backend import LlamaCppBackend
+
+            self._llm = LlamaCppBackend(self.registry.resolve("llm", self.llm_model))
+        return self._llm
+
+
+@dataclass
+class PipelineOutcome:
+    result: EncounterResult
+    input_errors: list[InputError]
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - started, 3)
+
+
+def _hotwords(patient: Patient | None) -> str | None:
+    try:
+        from clinidoc.knowledge.drugs import drug_dictionary
+    except ImportError:
+        return None
+    extra = []
+    for med in (patient.medications if patient else []):
+        extra.append(med.split()[0])
+    return drug_dictionary().hotwords(extra)
+
+
+def _join_transcripts(parts: list[Transcript]) -> Transcript:
+    """Several recordings of one encounter, one after another on a common clock."""
+    if len(parts) == 1:
+        return parts[0]
+    offset = 0.0
+    segments: list[Segment] = []
+    for part in parts:
+        for seg in part.segments:
+            shifted = seg.model_copy(deep=True)
+            shifted.start += offset
+            shifted.end += offset
+            for w in shifted.words:
+                w.start += offset
+                w.end += offset
+            segments.append(shifted)
+        offset += part.duration or (part.segments[-1].end if part.segments else 0.0)
+    return Transcript(text=" ".join(p.text for p in parts), language=parts[0].language, duration=offset, segments=segments)
+
+
+def transcribe_inputs(inputs: EncounterInputs, engines: Engines, errors: list[InputError], progress, cancel) -> Transcript:
+    from clinidoc.speech.transcript_text import read_transcript_file
+
+    parts: list[Transcript] = []
+    if inputs.transcript_file is not None:
+        try:
+            parts.append(read_transcript_file(inputs.transcript_file))
+        except InputError as exc:
+            errors.append(exc)
+    hotwords = _hotwords(inputs.patient) if inputs.audio else None
+    for path in inputs.audio:
+        try:
+            parts.append(engines.stt.transcribe(path, hotwords=hotwords, progress=progress, cancel=cancel))
+        except InputError as exc:
+            errors.append(exc)
+    return _join_transcripts(parts) if parts else Transcript(language="en")
+
+
+def read_images(paths: list[Path], errors: list[InputError], progress) -> tuple[list[ImageArtifact], list[LabResult], dict]:
+    from clinidoc.imaging.classify import classify
+    from clinidoc.imaging.labs import read_lab_report
+
+    artifacts: list[ImageArtifact] = []
+    labs: list[LabResult] = []
+    for i, path in enumerate(paths):
+        progress(Progress("images", i / max(1, len(paths)), path.name))
+        artifact = classify(path)
+        if artifact.kind == "lab_report" and not artifact.error:
+            try:
+                report = read_lab_report(path)
+                labs.extend(report.rows)
+                if report.patient:
+                    artifact.patient = report.patient  # printed identity, for the patient-mismatch check
+            except InputError as exc:
+                artifact.error = str(exc)
+        if artifact.error:
+            errors.append(InputError(artifact.error, file=path.name))
+        artifacts.append(artifact)
+    return artifacts, labs, {}
+
+
+def extract_note(transcript: Transcript, patient: Patient | None, template: str) -> tuple[Note, dict[str, str]]:
+    """Structured fields by dictionary-backed extraction; returns the note and each section's source text."""
+    from clinidoc.extraction.allergies import extract_allergies
+    from clinidoc.extraction.diagnoses import extract_diagnoses
+    from clinidoc.extraction.medications import extract_medications
+    from clinidoc.extraction.sections import split_sections
+    from clinidoc.extraction.vitals import extract_vitals
+
+    sources = split_sections(transcript.text) if transcript.text else {}
+    note = Note(
+        template=template,
+        medications=extract_medications(transcript, patient),
+        vitals=extract_vitals(transcript),
+        allergies=extract_allergies(transcript, patient),
+        diagnoses=extract_diagnoses(sources.get("assessment", ""), transcript),
+    )
+    return note, sources
+
+
+def process_encounter(
+    inputs: EncounterInputs,
+    engines: Engines,
+    *,
+    draft: bool = True,
+    progress: ProgressCallback = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> PipelineOutcome:
+    from clinidoc.drafting.draft import draft_sections
+    from clinidoc.drafting.templates import load_template
+    from clinidoc.validation import validate
+
+    timer = _Timer()
+    errors: list[InputError] = []
+    template = load_template(inputs.template, engines.registry.data_dir)
+    provenance = Provenance(clinidoc_version=__version__)
+
+    for path in [*inputs.audio, *inputs.images]:
+        if not path.is_file():
+            errors.append(InputError("file not found", file=str(path)))
+    missing_images = [p for p in inputs.images if not p.is_file()]
+    inputs = EncounterInputs(
+        audio=[p for p in inputs.audio if p.is_file()], transcript_file=inputs.transcript_file,
+        images=[p for p in inputs.images if p.is_file()], patient=inputs.patient,
+        template=inputs.template, encounter_id=inputs.encounter_id,
+    )
+
+    with timer.stage("transcribe"):
+        transcript = transcribe_inputs(inputs, engines, errors, progress, cancel)
+    if inputs.audio and engines._stt is not None:
+        provenance.models.append(engines.stt.model_use())
+    with timer.stage("images"):
+        images, labs, _ = read_images(inputs.images, errors, progress)
+    for path in missing_images:  # still listed, so the document says which image could not be used
+        images.append(ImageArtifact(file=path.name, kind="unknown", error="file not found"))
+    if cancel:
+        cancel.raise_if_cancelled()
+
+    with timer.stage("extract"):
+        note, sources = extract_note(transcript, inputs.patient, template.name)
+
+    if draft and transcript.text:
+        with timer.stage("draft"):
+            outcome = draft_sections(template, sources, engines.llm, progress=progress, cancel=cancel)
+        note.sections = outcome.sections
+        use = engines.llm.model_use()
+        use.params.update(
+            {"template": f"{template.name}@{template.version}", "section_origin": outcome.origins(),
+             "tokens_per_s": round(engines.llm.stats.tokens_per_s, 1)}
+        )
+        provenance.models.append(use)
+    else:
+        note.sections = {s.key: sources.get(s.key, "") for s in template.sections}
+
+    result = EncounterResult(
+        encounter_id=inputs.encounter_id, patient=inputs.patient, transcript=transcript,
+        images=images, labs=labs, ecg=[], note=note, provenance=provenance,
+    )
+    with timer.stage("validate"):
+        result.warnings = validate(result, inputs.patient, transcript.text)
+        # images with `error` are reported by the validation rule; other unusable inputs (audio) here
+        image_names = {a.file for a in images}
+        for err in errors:
+            if Path(err.file or "").name not in image_names:
+                result.warnings.append(ValidationIssue(severity="warning", code="unreadable_input", message=str(err)))
+    provenance.timings_s = timer.timings
+    return PipelineOutcome(result=result, input_errors=errors)

@@ -1,0 +1,1 @@
+"""Speech to text: audio files and recordings -> Transcript (segments, words, times)."""
