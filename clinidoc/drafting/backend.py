@@ -70,7 +70,11 @@ class LlamaCppBackend:
         self.model_file = model_file
         self.info = model_file.gguf_info()
         self.budget = fit_context(self.info, model_file.size_bytes, wanted_ctx=n_ctx or 8192)
-        self.n_threads = n_threads or os.cpu_count() or 2
+        cores = os.cpu_count() or 2
+        # Token generation is memory-bound and llama.cpp's threads spin-wait: one thread short of the core
+        # count keeps it fast when the transcriber or the GUI holds a core (measured 5x on 2 busy cores).
+        self.n_threads = n_threads or max(1, min(cores - 1, 8))
+        self.n_threads_batch = max(self.n_threads, cores)  # prompt evaluation is compute-bound: use them all
         self.n_gpu_layers = self.budget.n_gpu_layers if n_gpu_layers is None else n_gpu_layers
         self.stats = GenerationStats()
         self._llm = None
@@ -83,6 +87,7 @@ class LlamaCppBackend:
                 model_path=str(self.model_file.path),
                 n_ctx=self.budget.n_ctx,
                 n_threads=self.n_threads,
+                n_threads_batch=self.n_threads_batch,
                 n_gpu_layers=self.n_gpu_layers,
                 type_k=_GGML_TYPES[self.budget.kv_cache_type],
                 type_v=_GGML_TYPES[self.budget.kv_cache_type],
@@ -142,6 +147,7 @@ class LlamaCppBackend:
             "kv_cache_type": self.budget.kv_cache_type,
             "n_gpu_layers": self.n_gpu_layers,
             "n_threads": self.n_threads,
+            "n_threads_batch": self.n_threads_batch,
         }
 
     def model_use(self) -> ModelUse:
