@@ -155,3 +155,96 @@ class LlamaCppBackend:
 
 
 _GGML_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
+
+
+class OpenAICompatibleBackend:
+    """A clinic's on-premises server (llama.cpp server, llama-cpp-python's server, vLLM) over HTTP.
+
+    Opt-in only, by URL; clinidoc makes no other network call. `schema_style` picks how the JSON
+    schema is sent: "json_object" ({"type": "json_object", "schema": ...}: llama.cpp and
+    llama-cpp-python servers) or "json_schema" (OpenAI's form, which vLLM and llama.cpp accept).
+    """
+
+    def __init__(self, base_url: str, model: str | None = None, *, api_key: str | None = None,
+                 schema_style: str = "json_object", timeout_s: float = 300.0):
+        self.base_url = base_url.rstrip("/")
+        if not self.base_url.endswith("/v1"):
+            self.base_url += "/v1"
+        self.model = model
+        self.api_key = api_key
+        self.schema_style = schema_style
+        self.timeout_s = timeout_s
+        self.stats = GenerationStats()
+
+    def _request(self, path: str, body: dict | None = None):
+        import json
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base_url + path, data=data, method="GET" if body is None else "POST")
+        req.add_header("Content-Type", "application/json")
+        if self.api_key:
+            req.add_header("Authorization", f"Bearer {self.api_key}")
+        return urllib.request.urlopen(req, timeout=self.timeout_s)
+
+    def server_model(self) -> str:
+        """The model the server says it serves, recorded in provenance."""
+        import json
+
+        if self.model is None:
+            with self._request("/models") as resp:
+                models = json.load(resp).get("data") or []
+            self.model = models[0]["id"] if models else "unknown"
+        return self.model
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)  # servers differ in tokenize endpoints; a rough bound is enough for budgeting
+
+    def complete_json(self, messages, schema, *, sampling=Sampling(), on_token=None, cancel=None) -> str:
+        import json
+        import urllib.error
+
+        from clinidoc.errors import ClinidocError
+
+        if self.schema_style == "json_schema":
+            fmt = {"type": "json_schema", "json_schema": {"name": "section", "schema": schema, "strict": True}}
+        else:
+            fmt = {"type": "json_object", "schema": schema}
+        body = {
+            "model": self.server_model(), "messages": messages, "response_format": fmt, "stream": True,
+            "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed,
+            "max_tokens": sampling.max_tokens, "repeat_penalty": sampling.repeat_penalty,
+        }
+        started = time.perf_counter()
+        pieces: list[str] = []
+        try:
+            with self._request("/chat/completions", body) as resp:
+                for raw_line in resp:  # server-sent events, one token (or a few) per event
+                    if cancel and cancel.cancelled:
+                        cancel.raise_if_cancelled()
+                    line = raw_line.decode("utf-8").strip()
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    delta = json.loads(payload)["choices"][0].get("delta", {}).get("content") or ""
+                    if delta:
+                        pieces.append(delta)
+                        if on_token:
+                            on_token(delta)
+        except urllib.error.URLError as exc:
+            raise ClinidocError(f"the inference server at {self.base_url} did not answer ({exc.reason}): check it is running") from exc
+        elapsed = time.perf_counter() - started
+        self.stats.calls += 1
+        self.stats.completion_tokens += len(pieces)
+        self.stats.seconds += elapsed
+        self.stats.per_call.append({"completion_tokens": len(pieces), "seconds": round(elapsed, 3)})
+        return "".join(pieces)
+
+    def params(self) -> dict:
+        return {"url": self.base_url, "schema_style": self.schema_style}
+
+    def model_use(self) -> ModelUse:
+        # The server does not tell us the file's hash; the name it serves is what we can record.
+        return ModelUse(role="llm", name=self.server_model(), sha256=None, backend="openai-compatible", params=self.params())
