@@ -1,0 +1,193 @@
+"""Diagnoses from the assessment: split into problems, drop qualifiers and negated or past
+mentions, code each with the ICD-10-CM synonym table or, failing that, a fuzzy search."""
+
+from __future__ import annotations
+
+import re
+
+from clinidoc.encounter import Diagnosis, Evidence, Transcript
+from clinidoc.knowledge import icd10
+
+_HEADER = re.compile(
+    r"\b(?:assessment(?:\s+and\s+plan)?|impression|diagnos[ie]s|a\s*/\s*p)\b\s*(?:[:,.\-]|is\b)", re.IGNORECASE
+)
+# ASR writes "Plan, start ..." as often as "Plan: start ..."
+_PLAN = re.compile(r"\bplan\b\s*(?:[:,.\-]|is\b)", re.IGNORECASE)
+# sentence ends ("." not inside a number), then clause breaks; list markers "1." / "2)" / "#3"
+_SENTENCE = re.compile(r"(?<!\d)\.(?!\d)|\n|\?|!")
+_CLAUSE = re.compile(r"[,;:]|\s#?\d+[.)]\s|\bnumber (?:one|two|three|four|five|six)\b", re.IGNORECASE)
+# cue words before a mention in its clause that make it not a current diagnosis
+_NEG_BEFORE = re.compile(
+    r"\b(?:no|not|denies|denied|negative for|without|rule out|ruled out|r/o|history of|hx of|"
+    r"free of|resolved|prior|previous|past|family history|possible|rule-out)\b"
+)
+_NEG_AFTER = re.compile(r"^\s*(?:was |has been |is |now )?(?:ruled out|resolved|excluded|unlikely|negative)\b")
+# cues whose scope runs to the end of the sentence ("denies chest pain, dyspnea, or syncope")
+_NEG_SENTENCE = re.compile(r"\b(?:denies|denied|negative for|no evidence of|ruled out for)\b")
+# words that describe a problem rather than name one: a clause of only these is a qualifier
+_QUALIFIERS = frozenset(
+    """right left bilateral upper lower middle lobe lobes base bases side sided anterior posterior
+    stable improving improved worsening worse better unchanged chronic acute mild moderate severe
+    controlled uncontrolled well poorly not adequately replaced treated untreated new onset likely
+    probable suspected currently now today again recurrent persistent resolving secondary due to
+    and or with the a an of on in at for is was which as also x noted status post likely""".split()
+)
+_FUZZY_MIN = 88.0
+# a problem made more specific by a qualifier said after it: "type 2 diabetes, uncontrolled"
+_UPGRADES = {
+    "E11.9": (re.compile(r"\b(uncontrolled|poorly controlled|not (?:well )?controlled|hyperglycemia|above goal)\b"),
+              "E11.65", "type 2 diabetes mellitus with hyperglycemia"),
+}
+
+
+def _assessment_part(text: str) -> tuple[str, int]:
+    """The assessment section inside a longer text (header to "Plan:"), and its offset."""
+    m = None
+    for m in _HEADER.finditer(text):
+        pass  # the last header: dictations say "assessment" once, at the end
+    if m is None:
+        return text, 0
+    start = m.end()
+    p = _PLAN.search(text, start)
+    return text[start : p.start() if p else len(text)], start
+
+
+def _split(text: str, pattern: re.Pattern[str]) -> list[tuple[str, int]]:
+    out, pos = [], 0
+    for m in pattern.finditer(text):
+        out.append((text[pos : m.start()], pos))
+        pos = m.end()
+    out.append((text[pos:], pos))
+    return [(s, o) for s, o in out if s.strip()]
+
+
+class _WordTimes:
+    """Transcript words as normalised tokens with times, for evidence spans."""
+
+    def __init__(self, transcript: Transcript | None) -> None:
+        self.toks: list[tuple[str, float, float]] = []
+        if transcript is None:
+            return
+        for seg in transcript.segments:
+            if seg.words:
+                for w in seg.words:
+                    for tok, _, _ in icd10.tokens(w.word):
+                        self.toks.append((tok, w.start, w.end))
+            else:
+                # no word timings: spread the segment evenly over its tokens
+                segtoks = icd10.tokens(seg.text)
+                step = (seg.end - seg.start) / max(len(segtoks), 1)
+                for k, (tok, _, _) in enumerate(segtoks):
+                    self.toks.append((tok, seg.start + k * step, seg.start + (k + 1) * step))
+        # word-level merges ("S", "T" -> "st") happen across words too
+        merged: list[tuple[str, float, float]] = []
+        for tok, s, e in self.toks:
+            if merged and (merged[-1][0], tok) in icd10._MERGES:
+                prev = merged.pop()
+                merged.append((icd10._MERGES[(prev[0], tok)], prev[1], e))
+            else:
+                merged.append((tok, s, e))
+        self.toks = merged
+        words = [t[0] for t in self.toks]
+        anchors = [i for i, w in enumerate(words) if w in ("assessment", "impression")]
+        self.from_index = anchors[-1] if anchors else 0
+
+    def span(self, phrase: list[str]) -> tuple[float, float] | None:
+        n = len(phrase)
+        if not n or not self.toks:
+            return None
+        words = [t[0] for t in self.toks]
+        for begin in (self.from_index, 0):  # prefer the assessment, else anywhere
+            for i in range(begin, len(words) - n + 1):
+                if words[i : i + n] == phrase:
+                    return self.toks[i][1], self.toks[i + n - 1][2]
+        return None
+
+
+def _evidence(raw: str, words: list[str], times: _WordTimes) -> Evidence:
+    span = times.span(words)
+    return Evidence(source="transcript", text=raw.strip(), start=span[0] if span else None,
+                    end=span[1] if span else None)
+
+
+def _more_specific(words: list[str], i: int, j: int, lo: int, hi: int, code: str, label: str) -> tuple[str, str]:
+    """A billable code that says more than the synonym when the phrase around it matches a code
+    description word for word ("pneumonia due to streptococcus pneumoniae" -> J13, not J18.9)."""
+    start, end = i, j
+    while start > lo and words[start - 1] != "and":
+        start -= 1
+    while end < hi and words[end] != "and":
+        end += 1
+    extra = [w for w in words[start:i] + words[j:end] if w not in _QUALIFIERS]
+    if not extra:
+        return code, label
+    phrase = " ".join(words[start:end])
+    needed = {w[:5] for w in icd10.content_words(label)}
+    for cand, desc, score in icd10.fuzzy_matches(phrase, limit=3):
+        # the description must keep what the synonym said and be in the same chapter
+        if score >= 99 and cand[0] == code[0] and needed <= {w[:5] for w in icd10.content_words(desc)}:
+            return cand, phrase
+    return code, label
+
+
+def extract_diagnoses(assessment_text: str, transcript: Transcript | None = None) -> list[Diagnosis]:
+    """Coded diagnoses from an assessment (or a whole dictation holding "Assessment: ...")."""
+    section, _ = _assessment_part(assessment_text or "")
+    times = _WordTimes(transcript)
+    found: list[Diagnosis] = []
+    codes: set[str] = set()
+
+    def add(code: str, label: str, raw: str, words: list[str]) -> None:
+        if code not in codes:
+            codes.add(code)
+            found.append(Diagnosis(text=label, icd10=code, evidence=[_evidence(raw, words, times)]))
+
+    for sentence, _ in _split(section, _SENTENCE):
+        negated_rest = False
+        clauses = []
+        for clause, _ in _split(sentence, _CLAUSE):
+            toks = icd10.tokens(clause)
+            words = [t[0] for t in toks]
+            clauses.append((clause, toks, words, icd10.find_synonyms(words)))
+        for k, (clause, toks, words, matches) in enumerate(clauses):
+            if _NEG_SENTENCE.search(" ".join(words)):
+                negated_rest = True
+            covered = [False] * len(words)
+            prev_end, prev_negated = 0, False
+            for n, (i, j, syn) in enumerate(matches):
+                covered[i:j] = [True] * (j - i)
+                # negation cues count from the previous problem on ("... without hematuria and X")
+                before = " ".join(words[prev_end:i])
+                next_start = matches[n + 1][0] if n + 1 < len(matches) else len(words)
+                after = " ".join(words[j:next_start])
+                negated = (negated_rest or bool(_NEG_BEFORE.search(before)) or bool(_NEG_AFTER.search(after))
+                           or (prev_negated and before in ("or", "nor", "and", "")))
+                prev_end, prev_negated = j, negated
+                if negated:
+                    continue
+                # the phrase may run over another named problem: "diabetes with diabetic CKD" -> E11.22 (+ N18.9)
+                code, label = _more_specific(words, i, j, 0, len(words), syn.code, syn.label)
+                if code in _UPGRADES:
+                    # a qualifier after the problem, in its clause or the bare clauses that follow
+                    tail = [after] + [" ".join(c[2]) for c in clauses[k + 1 :]]
+                    tail = tail[: 1 + next((m for m, c in enumerate(clauses[k + 1 :]) if c[3]), len(tail) - 1)]
+                    pattern, code2, label2 = _UPGRADES[code]
+                    if pattern.search(" ".join(tail)):
+                        code, label = code2, label2
+                add(code, label, clause[toks[i][1] : toks[j - 1][2]], words[i:j])
+            # what the table did not name: pieces between " and " that say more than qualifiers;
+            # words right after/before a named problem qualify it ("... secondary to blood loss")
+            chunks = " ".join(w if not c else "|" for w, c in zip(words, covered)).split("|")
+            for c_i, chunk in enumerate(chunks):
+                pieces = re.split(r"\band\b", chunk)
+                for p_i, piece in enumerate(pieces):
+                    pw = piece.split()
+                    touches_named = (p_i == 0 and c_i > 0) or (p_i == len(pieces) - 1 and c_i < len(chunks) - 1)
+                    if touches_named or not pw or all(w in _QUALIFIERS or w.isdigit() for w in pw):
+                        continue
+                    if negated_rest or _NEG_BEFORE.search(piece) or len(" ".join(pw)) < 4:
+                        continue
+                    hits = icd10.search(" ".join(pw), limit=1)
+                    if hits and hits[0][2] >= _FUZZY_MIN:
+                        add(hits[0][0], " ".join(pw), " ".join(pw), pw)
+    return found

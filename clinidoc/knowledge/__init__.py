@@ -1,0 +1,1 @@
+"""Offline medical knowledge: ICD-10-CM codes, drug names, drug classes and dose limits."""
