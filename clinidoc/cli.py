@@ -94,9 +94,10 @@ def _progress_printer(quiet: bool):
 
 def run_process(
     *, audio, transcript, images, patient, template, output: Path, data_dir, stt_model=None, llm_model=None,
-    quiet=False, encounter_id=None,
+    quiet=False, encounter_id=None, store: bool = True, passphrase: str | None = None,
 ):
     from clinidoc.pipeline import Engines, EncounterInputs, process_encounter
+    from clinidoc.records.commands import PASSPHRASE_ENV, open_store
 
     inputs = EncounterInputs(
         audio=[Path(a) for a in audio], transcript_file=Path(transcript) if transcript else None,
@@ -105,9 +106,20 @@ def run_process(
     )
     if not inputs.audio and inputs.transcript_file is None and not inputs.images:
         raise InputError("nothing to process: give --audio, --transcript or --image")
+    if store and passphrase is None and not os.environ.get(PASSPHRASE_ENV) and not sys.stdin.isatty():
+        raise InputError(f"the encrypted store needs its passphrase: set {PASSPHRASE_ENV}, run interactively, or pass --no-store")
     engines = Engines(_registry(data_dir), stt_model=stt_model, llm_model=llm_model)
-    outcome = process_encounter(inputs, engines, progress=_progress_printer(quiet))
-    _write_json(output, outcome.result.to_contract())
+    # Unlock (or create) the store first: a wrong passphrase should fail before minutes of model work.
+    records = open_store(data_dir, True, passphrase) if store else None
+    try:
+        outcome = process_encounter(inputs, engines, progress=_progress_printer(quiet))
+        _write_json(output, outcome.result.to_contract())
+        if records is not None:
+            outcome.result.encounter_id = records.save_encounter(outcome.result, [*inputs.audio, *inputs.images])
+            _write_json(output, outcome.result.to_contract())  # now carrying the store's encounter id
+    finally:
+        if records is not None:
+            records.close()
     return outcome
 
 
@@ -121,15 +133,19 @@ def run_process(
 @click.option("--stt-model", default=None, help="Speech model name or folder (default: embedded tiny.en).")
 @click.option("--llm-model", default=None, help="GGUF model name or path (default: embedded SmolLM2-135M).")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--store/--no-store", default=True, show_default=True,
+              help="Record the encounter and its audit events in the encrypted store.")
 @data_dir_option
 @clean_errors
-def process(audio, transcript, images, patient, template, output, stt_model, llm_model, quiet, data_dir):
+def process(audio, transcript, images, patient, template, output, stt_model, llm_model, quiet, store, data_dir):
     """The whole pipeline on one encounter; writes OUTPUT as the contract's JSON document."""
     outcome = run_process(
         audio=audio, transcript=transcript, images=images, patient=patient, template=template, output=output,
-        data_dir=data_dir, stt_model=stt_model, llm_model=llm_model, quiet=quiet,
+        data_dir=data_dir, stt_model=stt_model, llm_model=llm_model, quiet=quiet, store=store,
     )
     r = outcome.result
+    if store:
+        click.echo(f"recorded as encounter {r.encounter_id} in the encrypted store")
     click.echo(
         f"wrote {output}: {len(r.note.medications)} medications, {len(r.note.diagnoses)} diagnoses, "
         f"{len(r.labs)} lab rows, {len(r.warnings)} warnings"
@@ -300,18 +316,30 @@ def demo(output, data_dir):
     """Process the bundled sample encounter on the embedded default models and print the note."""
     demo_dir = config.resource("demo")
     case = json.loads((demo_dir / "case.json").read_text())
-    output = output or config.data_dir(data_dir) / "demo" / "demo-note.json"
+    demo_home = config.data_dir(data_dir) / "demo"
+    output = output or demo_home / "demo-note.json"
+    # The demo's patient is invented, so it keeps its own store (passphrase "demo") beside the real one.
     outcome = run_process(
         audio=[demo_dir / a for a in case["inputs"]["audio"]], transcript=None,
         images=[demo_dir / i for i in case["inputs"]["images"]], patient=demo_dir / "patient.json",
-        template="soap", output=output, data_dir=data_dir, encounter_id=case["id"],
+        template="soap", output=output, data_dir=demo_home, encounter_id=case["id"], passphrase="demo",
     )
     click.echo(f"clinidoc demo: encounter {case['id']} for {outcome.result.patient.name if outcome.result.patient else '?'}")
     click.echo("TRANSCRIPT\n  " + outcome.result.transcript.text)
     _print_note(outcome.result)
     t = outcome.result.provenance.timings_s
     click.echo("\nTIMINGS  " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
+    click.echo(f"\nRecorded in the demo store {demo_home} (passphrase: demo) as encounter {outcome.result.encounter_id}")
     click.echo(f"\nNote written to {output}")
+
+
+def _register_subsystems() -> None:
+    from clinidoc.records.commands import register as register_records
+
+    register_records(cli)
+
+
+_register_subsystems()
 
 
 def main() -> None:

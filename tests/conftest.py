@@ -22,6 +22,7 @@ def session_home(tmp_path_factory) -> Path:
 def isolated_home(session_home, monkeypatch) -> Path:
     # One home per test session: real user folders stay untouched, file hashes are cached across tests.
     monkeypatch.setenv("CLINIDOC_HOME", str(session_home))
+    monkeypatch.setenv("CLINIDOC_PASSPHRASE", "correct horse battery staple")
     return session_home
 
 
