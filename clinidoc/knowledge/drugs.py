@@ -19,7 +19,9 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from clinidoc import config
+
+RESOURCES = config.resources_dir()
 
 # Salt / release words dropped from a name: "metoprolol tartrate" -> "metoprolol".
 SALTS = frozenset(
@@ -206,7 +208,9 @@ class DrugDictionary:
 
 
 def _dose_follows(text: str, end: int) -> bool:
-    from clinidoc.extraction.numbers import find_numbers  # local: knowledge stays importable alone
+    from clinidoc.extraction.numbers import (
+        find_numbers,  # local: knowledge stays importable alone
+    )
 
     window = text[end : end + 60]
     nums = find_numbers(window)

@@ -10,11 +10,12 @@ import csv
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import simple_icd_10_cm as cm
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from clinidoc import config
+
+RESOURCES = config.resources_dir()
 
 _NUMBER_WORDS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",

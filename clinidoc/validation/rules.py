@@ -12,12 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
 
-from clinidoc.encounter import EncounterResult, Evidence, LabResult, Medication, Patient, ValidationIssue
+from clinidoc import config
+from clinidoc.encounter import (
+    EncounterResult,
+    Evidence,
+    LabResult,
+    Medication,
+    Patient,
+    ValidationIssue,
+)
 from clinidoc.knowledge import icd10
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+RESOURCES = config.resources_dir()
 Rule = Callable[[EncounterResult, "Patient | None"], list[ValidationIssue]]
 
 
