@@ -8,6 +8,7 @@ and the tests share one code path and load each model once.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from clinidoc import __version__
 from clinidoc.encounter import (
     EncounterResult,
     ImageArtifact,
+    EcgFinding,
     LabResult,
+    ModelUse,
     Note,
     Patient,
     Provenance,
@@ -134,27 +137,68 @@ def transcribe_inputs(inputs: EncounterInputs, engines: Engines, errors: list[In
     return _join_transcripts(parts) if parts else Transcript(language="en")
 
 
-def read_images(paths: list[Path], errors: list[InputError], progress) -> tuple[list[ImageArtifact], list[LabResult], dict]:
+def ocr_model_use(registry: ModelRegistry) -> ModelUse:
+    """The OCR models inside the rapidocr wheel, each file hashed once (cached)."""
+    from importlib.metadata import version
+
+    from clinidoc.filecache import sha256_file
+    from clinidoc.imaging.labs import ocr_model_files
+
+    files = {p.name: registry.facts.get(p, "sha256", sha256_file) for p in ocr_model_files()}
+    combined = hashlib.sha256("".join(f"{k}:{v}" for k, v in sorted(files.items())).encode()).hexdigest()
+    return ModelUse(role="ocr", name=f"rapidocr {version('rapidocr')} PP-OCR", sha256=combined, backend="onnxruntime",
+                    params={"use_cls": False, "files": files})
+
+
+@dataclass
+class ImageFindings:
+    artifacts: list[ImageArtifact] = field(default_factory=list)
+    labs: list[LabResult] = field(default_factory=list)
+    ecg: list[EcgFinding] = field(default_factory=list)
+    used_ocr: bool = False
+
+
+def ecg_method_use() -> ModelUse:
+    """ECG reading: neurokit2 R peaks, median-beat intervals and a small AF model shipped in resources/."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from clinidoc import config
+    from clinidoc.filecache import sha256_file
+
+    weights = config.resource("ecg", "af_logreg.json")
+    try:
+        nk = version("neurokit2")
+    except PackageNotFoundError:
+        nk = "absent (built-in detector)"
+    return ModelUse(role="ecg", name="clinidoc AF logistic regression", sha256=sha256_file(weights),
+                    backend="numpy", params={"neurokit2": nk, "weights": weights.name})
+
+
+def read_images(paths: list[Path], errors: list[InputError], progress) -> ImageFindings:
+    """Classify each file by content and read what it holds: lab rows, ECG findings, DICOM identity."""
     from clinidoc.imaging.classify import classify
+    from clinidoc.imaging.ecg import analyse_file
     from clinidoc.imaging.labs import read_lab_report
 
-    artifacts: list[ImageArtifact] = []
-    labs: list[LabResult] = []
+    found = ImageFindings()
     for i, path in enumerate(paths):
         progress(Progress("images", i / max(1, len(paths)), path.name))
         artifact = classify(path)
-        if artifact.kind == "lab_report" and not artifact.error:
-            try:
+        try:
+            if artifact.kind == "lab_report" and not artifact.error:
                 report = read_lab_report(path)
-                labs.extend(report.rows)
+                found.used_ocr = found.used_ocr or report.ocr
+                found.labs.extend(report.rows)
                 if report.patient:
                     artifact.patient = report.patient  # printed identity, for the patient-mismatch check
-            except InputError as exc:
-                artifact.error = str(exc)
+            elif artifact.kind == "ecg" and not artifact.error:
+                found.ecg.append(analyse_file(path))
+        except InputError as exc:
+            artifact.error = str(exc.args[0]) if exc.args else str(exc)
         if artifact.error:
             errors.append(InputError(artifact.error, file=path.name))
-        artifacts.append(artifact)
-    return artifacts, labs, {}
+        found.artifacts.append(artifact)
+    return found
 
 
 def extract_note(transcript: Transcript, patient: Patient | None, template: str) -> tuple[Note, dict[str, str]]:
@@ -208,7 +252,12 @@ def process_encounter(
     if inputs.audio and engines._stt is not None:
         provenance.models.append(engines.stt.model_use())
     with timer.stage("images"):
-        images, labs, _ = read_images(inputs.images, errors, progress)
+        found = read_images(inputs.images, errors, progress)
+    images = found.artifacts
+    if found.used_ocr:
+        provenance.models.append(ocr_model_use(engines.registry))
+    if found.ecg:
+        provenance.models.append(ecg_method_use())
     for path in missing_images:  # still listed, so the document says which image could not be used
         images.append(ImageArtifact(file=path.name, kind="unknown", error="file not found"))
     if cancel:
@@ -232,7 +281,7 @@ def process_encounter(
 
     result = EncounterResult(
         encounter_id=inputs.encounter_id, patient=inputs.patient, transcript=transcript,
-        images=images, labs=labs, ecg=[], note=note, provenance=provenance,
+        images=images, labs=found.labs, ecg=found.ecg, note=note, provenance=provenance,
     )
     with timer.stage("validate"):
         result.warnings = validate(result, inputs.patient, transcript.text)
