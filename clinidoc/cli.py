@@ -334,9 +334,11 @@ def demo(output, data_dir):
 
 
 def _register_subsystems() -> None:
+    from clinidoc.evaluation.commands import register as register_eval
     from clinidoc.records.commands import register as register_records
 
     register_records(cli)
+    register_eval(cli)
 
 
 _register_subsystems()

@@ -47,3 +47,16 @@ def output_schema() -> dict:
 
 def dev_case_dirs() -> list[Path]:
     return sorted(p for p in DEV_CASES.glob("dev-*") if (p / "case.json").is_file())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skipped or xfailed test is not a pass: fail the run so missing data or packages get noticed."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    not_run = [r.nodeid for kind in ("skipped", "xfailed") for r in reporter.stats.get(kind, [])]
+    if not_run and exitstatus == 0:
+        reporter.write_line(f"FAILED: {len(not_run)} test(s) skipped or xfailed, which this project counts as failures:", red=True)
+        for nodeid in not_run[:20]:
+            reporter.write_line(f"  {nodeid}")
+        session.exitstatus = 1
