@@ -32,6 +32,7 @@ class GenerationStats:
     seconds: float = 0.0
     engine_eval_ms: float = 0.0  # llama.cpp's own measure of time spent generating tokens
     engine_eval_tokens: int = 0
+    engine_prompt_ms: float = 0.0  # llama.cpp's own time evaluating prompts
     per_call: list[dict] = field(default_factory=list)
 
     @property
@@ -71,10 +72,11 @@ class LlamaCppBackend:
         self.info = model_file.gguf_info()
         self.budget = fit_context(self.info, model_file.size_bytes, wanted_ctx=n_ctx or 8192)
         cores = os.cpu_count() or 2
-        # Token generation is memory-bound and llama.cpp's threads spin-wait: one thread short of the core
-        # count keeps it fast when the transcriber or the GUI holds a core (measured 5x on 2 busy cores).
+        # llama.cpp's threads spin-wait at every barrier, so a thread that loses its core stalls the rest:
+        # one short of the core count keeps a core for the transcriber and the GUI. Measured on 2 busy
+        # cores: generation 5x and prompt evaluation 3.5x faster with 1 thread than with 2.
         self.n_threads = n_threads or max(1, min(cores - 1, 8))
-        self.n_threads_batch = max(self.n_threads, cores)  # prompt evaluation is compute-bound: use them all
+        self.n_threads_batch = n_threads or max(1, cores - 1)
         self.n_gpu_layers = self.budget.n_gpu_layers if n_gpu_layers is None else n_gpu_layers
         self.stats = GenerationStats()
         self._llm = None
@@ -138,7 +140,11 @@ class LlamaCppBackend:
         self.stats.seconds += elapsed
         self.stats.engine_eval_ms += perf.t_eval_ms
         self.stats.engine_eval_tokens += perf.n_eval
-        self.stats.per_call.append({"prompt_tokens": prompt_tokens, "completion_tokens": n_tokens, "seconds": round(elapsed, 3)})
+        self.stats.engine_prompt_ms += perf.t_p_eval_ms
+        self.stats.per_call.append({
+            "prompt_tokens": prompt_tokens, "completion_tokens": n_tokens, "seconds": round(elapsed, 3),
+            "prompt_s": round(perf.t_p_eval_ms / 1000, 3), "generate_s": round(perf.t_eval_ms / 1000, 3),
+        })
         return text
 
     def params(self) -> dict:
