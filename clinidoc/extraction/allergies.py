@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from rapidfuzz import fuzz
+
 from clinidoc.encounter import Allergy, Patient, Transcript
 from clinidoc.extraction.sections import TimedText
 from clinidoc.knowledge.drugs import drug_dictionary
@@ -24,6 +26,16 @@ _REACTION = re.compile(
     re.I,
 )
 _BARE_REACTION = re.compile(r"^\s*,\s*(?P<r>[a-z][a-z-]*(?:\s+[a-z-]+){0,2})\s*(?:[.;]|$)", re.I)
+_RUN_ON = re.compile(
+    r"\s(?:no|denies|blood|heart|pulse|vitals?|temperature|respiratory|oxygen|weight|on\s+exam|exam|he|she|they|"
+    r"patient|history|reports?|takes|taking|currently|assessment|plan|who|that)\b|\s\d",
+    re.I,
+)
+_REACTION_WORD = re.compile(
+    r"\s(?=(?:rash|hives|urticaria|itching|itch|nausea|vomiting|anaphylaxis|angioedema|swelling|diarrhea|"
+    r"wheezing|throat\s+swelling)\b)",
+    re.I,
+)
 _TRAILING = re.compile(r"\s+(?:drugs?|medications?|antibiotics?|class|products?|allergy)$", re.I)
 
 
@@ -47,6 +59,13 @@ def _dictated(tt: TimedText) -> list[Allergy]:
             # the substance list ends at a reaction cue or a clause comma
             cut = re.search(r",|\bwhich\b|\bcaus\w*|\bwith\b|\bgiv\w*|\bresult\w*|\bleading\b", what, re.I)
             subs_text, rest = (what[: cut.start()], what[cut.start() :]) if cut else (what, "")
+            # unpunctuated ASR runs on into the exam: "allergy to sulfa blood pressure 138/86 ..."
+            stop = _RUN_ON.search(subs_text)
+            if stop:
+                subs_text, rest = subs_text[: stop.start()], ""
+            bare = _REACTION_WORD.search(subs_text)
+            if bare and not rest:  # "allergy to sulfa drugs rash"
+                subs_text, rest = subs_text[: bare.start()], ", " + subs_text[bare.start() :]
             r = _REACTION.match(rest) or _BARE_REACTION.match(rest)
             reaction = r.group("r").strip() if r and not _NONE.search(r.group("r")) and "allerg" not in r.group("r") else None
             if reaction and drug_dictionary().generic_name(reaction):
@@ -57,13 +76,22 @@ def _dictated(tt: TimedText) -> list[Allergy]:
                     out.append(Allergy(substance=_norm(sub), reaction=reaction))
         for m in _BEFORE.finditer(sent):
             word = m.group("what").lower()
-            if word in _NOT_SUBSTANCE:
-                continue
+            if word in _NOT_SUBSTANCE or _TO.match(sent, m.start("what") + len(word) + 1):
+                continue  # "no chest pain allergy to sulfa": the substance follows
             rest = sent[m.end() :]
             r = _REACTION.match(rest) or _BARE_REACTION.match(rest)
             reaction = r.group("r").strip() if r and not _NONE.search(rest) and "allerg" not in r.group("r") else None
             out.append(Allergy(substance=_norm(word), reaction=reaction))
     return out
+
+
+def _same_as(key: str, merged: dict[str, Allergy]) -> str:
+    """The listed allergy a dictated one is a misspelling of ("codine" for a recorded "codeine",
+    as ASR writes it), else ``key`` itself."""
+    if key in merged or len(key) < 5 or drug_dictionary().generic_name(key):
+        return key  # a real drug name ("ampicillin" next to a listed "amoxicillin") stays its own
+    best = max(merged, key=lambda k: fuzz.ratio(key, k), default=None)
+    return best if best is not None and len(best) >= 5 and fuzz.ratio(key, best) >= 88 else key
 
 
 def extract_allergies(transcript: Transcript, patient: Patient | None = None) -> list[Allergy]:
@@ -73,7 +101,7 @@ def extract_allergies(transcript: Transcript, patient: Patient | None = None) ->
         if _norm(sub):
             merged.setdefault(_key(sub), Allergy(substance=_norm(sub)))
     for a in _dictated(TimedText.of(transcript)):
-        k = _key(a.substance)
+        k = _same_as(_key(a.substance), merged)
         if k in merged:
             if merged[k].reaction is None and a.reaction:
                 merged[k].reaction = a.reaction

@@ -132,7 +132,13 @@ def _more_specific(words: list[str], i: int, j: int, lo: int, hi: int, code: str
 
 def extract_diagnoses(assessment_text: str, transcript: Transcript | None = None) -> list[Diagnosis]:
     """Coded diagnoses from an assessment (or a whole dictation holding "Assessment: ...")."""
-    section, _ = _assessment_part(assessment_text or "")
+    text = assessment_text or ""
+    if not text.strip() and transcript is not None and transcript.text:
+        # no assessment section was found (ASR punctuation): the transcript's own "assessment, ..."
+        # part when it has one; a dictation without any assessment header codes nothing
+        part, start = _assessment_part(transcript.text)
+        text = part if start else ""
+    section, _ = _assessment_part(text)
     times = _WordTimes(transcript)
     found: list[Diagnosis] = []
     codes: set[str] = set()

@@ -31,7 +31,8 @@ _UNIT_RE = re.compile(
     r"\s*(?:" + "|".join(f"(?P<u{i}>{p})" for i, (p, _) in enumerate(_UNITS)) + r")(?![\w-])(?!\s*/)(?!\s+per\s+(?:deciliter|dl|liter|l|kilogram|kg)\b)", re.I
 )
 _ROUTES = [
-    (re.compile(r"\b(?:by\s+mouth|orally|oral|per\s+os|p\.\s?o\.?|po)(?![\w-])", re.I), "PO"),
+    # "by mouth-wise daily": ASR glues the next word on
+    (re.compile(r"\b(?:orally|oral|per\s+os|p\.\s?o\.?|po)(?![\w-])|\bby\s+mouth\b", re.I), "PO"),
     (re.compile(r"\b(?:intravenous(?:ly)?|i\.\s?v\.?|iv)(?![\w-])", re.I), "IV"),
     (re.compile(r"(?i:\bintramuscular(?:ly)?\b|\bi\.m\.)|\bIM\b"), "IM"),
     (re.compile(r"\b(?:subcutaneous(?:ly)?|sub-?q|subcut|s\.?c\.?|s\.?q\.?)(?![\w-])", re.I), "SC"),
@@ -44,9 +45,10 @@ _ROUTES = [
 _N = r"(?P<n>\d+|one|two|three|four|six|eight|twelve|twenty-four)"
 _FREQ = re.compile(
     r"\b(?:every|q\.?)\s*" + _N + r"\s*(?:hours?|hrs?|h)\b\.?"
-    r"|(?P<BID>\btwice\s+(?:a|per|each)\s+day|\btwice\s+daily|\btwo\s+times\s+(?:a|per)\s+day|\btwo\s+times\s+daily|\bb\.?\s?i\.?\s?d\b\.?)"
-    r"|(?P<TID>\bthree\s+times\s+(?:a|per)\s+day|\bthree\s+times\s+daily|\bt\.?\s?i\.?\s?d\b\.?)"
-    r"|(?P<QID>\bfour\s+times\s+(?:a|per)\s+day|\bfour\s+times\s+daily|\bq\.?\s?i\.?\s?d\b\.?)"
+    # ASR: "2 times a day", "3 times daily", "twice a day", and "twice" heard as "wise" ("mouth-wise daily")
+    r"|(?P<BID>\b(?:twice|wise)\s+(?:a|per|each)\s+day|\b(?:twice|wise)\s+daily|\b(?:two|2)\s+times\s+(?:a|per)\s+day|\b(?:two|2)\s+times\s+daily|\bb\.?\s?i\.?\s?d\b\.?)"
+    r"|(?P<TID>\b(?:three|3)\s+times\s+(?:a|per)\s+day|\b(?:three|3)\s+times\s+daily|\bt\.?\s?i\.?\s?d\b\.?)"
+    r"|(?P<QID>\b(?:four|4)\s+times\s+(?:a|per)\s+day|\b(?:four|4)\s+times\s+daily|\bq\.?\s?i\.?\s?d\b\.?)"
     r"|(?P<QHS>\bat\s+bedtime|\bat\s+night\s*time|\bnightly|\bevery\s+night|\bat\s+night|\bbefore\s+bed(?:time)?|\bq\.?\s?h\.?\s?s\b\.?)"
     r"|(?P<weekly>\bonce\s+(?:a|per|every)\s+week|\bweekly|\bevery\s+week)"
     r"|(?P<daily>\bonce\s+(?:a|per)\s+day|\bonce\s+daily|\bdaily|\bevery\s+day|\beach\s+day|\bq\.?\s?d\b\.?"
@@ -60,15 +62,26 @@ _PRN = re.compile(r"\b(?:as\s+needed|p\.?\s?r\.?\s?n\b\.?|as\s+required|when\s+n
 _VERBS: list[tuple[re.Pattern, str]] = [
     (re.compile(r"\b(?:stop|stopped|stopping|discontinue[ds]?|discontinuing|d/c|hold|holding|held|cease|come\s+off)\b", re.I), "stop"),
     (re.compile(r"\b(?:increase[ds]?|increasing|decrease[ds]?|decreasing|reduce[ds]?|reducing|titrate[ds]?|"
-                r"up-?titrate|change[ds]?|changing|switch(?:ed|ing)?|adjust(?:ed|ing)?|lower(?:ed)?|raise[ds]?|"
+                r"up-?titrate|change[ds]?|changing|switch(?:ed|ing)?|adjust(?:ed|ing)?|"
+                r"lower(?:ed)?(?!\s+(?:lobes?|extremit\w*|legs?|back|abdom\w*|quadrant|limbs?|respiratory|gi)\b)|raise[ds]?|"
                 r"double[ds]?|bump(?:ed)?\s+up|taper(?:ed)?|wean(?:ed)?)\b", re.I), "change"),
     (re.compile(r"\b(?:continue[ds]?|continuing|resume[ds]?|resuming|restart(?:ed)?|remain\s+on|stay\s+on|keep)\b", re.I), "continue"),
     (re.compile(r"\b(?:start(?:ed|ing)?|begin|began|initiate[ds]?|give|given|giving|prescribe[ds]?|add(?:ed)?|"
                 r"load(?:ed)?|place[ds]?\s+on|put\s+(?:him|her|them)\s+on|trial\s+of|recommend(?:ed)?)\b", re.I), "start"),
 ]
+_JOINED = re.compile(r"\b(?:and|plus|also|or|as\s+well\s+as)\s*$", re.I)
+_NEXT_ORDER = re.compile(
+    r"(?:[,.;]\s*|\s)(?:then\s+)?(?=(?:stop|discontinue|hold|increase|decrease|reduce|continue|resume|restart|"
+    r"start|begin|initiate|prescribe|add|recheck|repeat|return|follow\s+up)\b)",
+    re.I,
+)
 # A mention right after these is not an order ("avoid NSAIDs", "allergic to penicillin").
 _NEGATED = re.compile(r"\b(?:avoid|no|not|never|allergic\s+to|allergy\s+to|instead\s+of|without)\s+(?:\w+\s+)?$", re.I)
-_CLAUSE_END = re.compile(r"\s+(?:and|but|while|because)\s+(?!\d)(?!(?:one|two|three|four|five|six|seven|eight|nine|ten)\b)|;|,\s*(?:he|she|they|which|who|the|but)\b", re.I)
+_CLAUSE_END = re.compile(
+    r"\s+(?:and|but|while|because)\s+(?!\d)(?!(?:one|two|three|four|five|six|seven|eight|nine|ten)\b)|;"
+    r"|,\s*(?:he|she|they|which|who|the|but)\b",
+    re.I,
+)
 _ON = re.compile(r"\b(?:on|taking|takes|take)\s+(?:(?:his|her|the|their|home|long\s+term|current)\s+)*$", re.I)
 _FROM_TO = re.compile(r"^\s*(?:dose\s+)?from\s+\S+.{0,30}?\bto\b", re.I)
 _TRAIL = re.compile(r"(?:[\s,.;:]+|\s+(?:and|then|to|with|or|plus)\b)+$", re.I)
@@ -160,16 +173,31 @@ def _parse(text: str, mentions: list[DrugMention], numbers: list[NumberSpan], a:
         # the order's own words end at a joined clause ("... daily and my inhaler", ", he received")
         cut = _CLAUSE_END.search(text, m.end, clause_end)
         clause_end = cut.start() if cut else clause_end
+        # ASR joins the orders with commas or nothing: "..., continue lisinopril ...", "..., then
+        # resume warfarin ...", "... once daily continue metformin ...": a new order verb ends this
+        # order once it has its number ("lisinopril, increase to 20 mg" keeps its verb)
+        for v in _NEXT_ORDER.finditer(text, m.end, clause_end):
+            if any(m.end <= n.start and n.end <= v.start() for n in numbers):
+                clause_end = v.start()
+                break
         clause = text[m.end : clause_end]
         before = text[prev_end : m.start]
         if _NEGATED.search(text[a : m.start]):
             prev_end = clause_end
             continue
-        verb = _verb(before) or _verb(re.split(r"[,;]", clause)[0], post=True) or sentence_verb
+        dose, unit = _dose(text, numbers, m.end, clause_end)
+        # the sentence's verb runs over a list ("stop lisinopril and spironolactone", "start X 25 mg
+        # and Y 5 mg"), but not to an order with its own dose that is not joined by "and": ASR
+        # writes "..., stop lisinopril, digoxin 0.125 mg daily" or drops the punctuation altogether
+        gap = text[inside[k - 1].end if k else a : m.start]
+        carried = sentence_verb if (dose is None or _JOINED.search(gap)) else None
+        # "stop lisinopril, start losartan 50 mg": the verb right before the drug, past the last comma
+        # of the previous order's clause
+        own = _verb(before) or (_verb(re.split(r"[,;.]", gap)[-1]) if k else None)
+        verb = own or _verb(re.split(r"[,;]", clause)[0], post=True) or carried
         if verb is None and _FROM_TO.search(clause):
             verb = "change"  # "lisinopril from ten to twenty milligrams"
-        sentence_verb = _verb(before) or sentence_verb
-        dose, unit = _dose(text, numbers, m.end, clause_end)
+        sentence_verb = own or sentence_verb
         item = _Item(m.generic, m.start, clause_end, dose, unit, _route(clause), _frequency(clause), verb)
         item.on = bool(_ON.search(text[a : m.start]))
         items.append(item)
@@ -217,6 +245,18 @@ def _fuzzy_mentions(text: str, numbers: list[NumberSpan], mentions: list[DrugMen
     return out
 
 
+def _allergy_spans(text: str) -> list[tuple[int, int]]:
+    """Char ranges of allergy statements: "allergy" up to the clause end, at most ten words."""
+    out = []
+    for m in re.finditer(r"\ballerg\w*", text, re.I):
+        end = re.search(r"[.;,]\s|$", text[m.end() :]).start() + m.end()
+        words = list(re.finditer(r"\S+", text[m.end() : end]))
+        if len(words) > 10:
+            end = m.end() + words[9].end()
+        out.append((m.start(), end))
+    return out
+
+
 def _current(patient: Patient | None, history: list[_Item]) -> dict[str, _Item]:
     """What the patient is on: the medication list, else drugs named in the history."""
     cur: dict[str, _Item] = {}
@@ -258,9 +298,16 @@ def extract_medications(transcript: Transcript, patient: Patient | None = None) 
 
     scoped: list[_Item] = []
     history: list[_Item] = []
+    # a heading also ends a sentence: ASR writes "..., right lower lobe, plan, amoxicillin ..."
+    cuts = sorted({h[2] for h in find_headings(text)})
+    ranges = []
     for s, e in tt.sentences():
-        if "allerg" in text[s:e].lower():
-            continue
+        inner = [c for c in cuts if s < c < e]
+        ranges += list(zip([s] + inner, inner + [e]))
+    # drugs named as allergies are no orders; ASR may put the allergy in one comma chain (or one
+    # unpunctuated run) with everything else, so only its own words are left out, not the sentence
+    mentions = [m for m in mentions if not any(a <= m.start < b for a, b in _allergy_spans(text))]
+    for s, e in ranges:
         if e > lo:  # the sentence reaches into the scope
             extra = _fuzzy_mentions(text, numbers, mentions, max(s, lo), e)
             ms = sorted(mentions + extra, key=lambda m: m.start)

@@ -26,8 +26,12 @@ TENS = {
 }
 SCALES = {"hundred": 100, "thousand": 1000}
 
-# words and digit groups, with hyphenated compounds kept whole ("thirty-eight")
-_TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|[A-Za-z]+(?:-[A-Za-z]+)*")
+# words and digit groups, with hyphenated compounds kept whole ("thirty-eight"). ASR writes
+# thousands as "1,000", "1 ,000", "1, 000" or "1 000": "," or " ," before three digits, while
+# ", " or a bare space only before "000" ("heart rate 84, 120 over" and "2 500" stay two numbers).
+_TOKEN = re.compile(
+    r"\d{1,3}(?: ?,\d{3}(?!\d)|(?:, |[ \u00a0])000(?![\d,.]))+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+|[A-Za-z]+(?:-[A-Za-z]+)*"
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def _small(word: str) -> int | None:
 def _digit_token(tok: str) -> float | None:
     if tok[0].isdigit() or tok[0] == ".":
         try:
-            return float(tok.replace(",", ""))
+            return float(re.sub(r"[,\s]", "", tok))
         except ValueError:
             return None
     return None

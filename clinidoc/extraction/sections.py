@@ -22,12 +22,30 @@ SECTION_KEYS = ("subjective", "objective", "assessment", "plan")
 _SENT_END = re.compile(r"(?<=[.!?])\s+")
 _ABBREV = re.compile(r"(?:\b[A-Za-z]\.){2,}$|\b(?:vs|etc|approx|no)\.$", re.I)
 _TITLE = re.compile(r"\b(?:dr|mr|mrs|ms|st)\.$", re.I)
+# A heading starts the text, a sentence, a line or (ASR writes mostly commas) a clause:
+# "Assessment: ...", "Plan, start ...", "..., assessment, essential hypertension, ..., plan. start ...",
+# "The plan is to ...". Mid-text it must be followed by ":", "-", ",", "." or "is".
 _HEADING = re.compile(
-    r"(?:^|(?<=[.!?:])\s+|\n\s*)(?P<lead>(?:the|our|my)\s+)?"
+    r"(?:^|(?<=[.!?:;,])\s*|\n\s*)(?P<lead>(?:the|our|my)\s+)?"
     r"(?P<h>assessment\s+and\s+plan|assessment|impression|plan)"
-    r"(?:\s*(?::|-|,|\.)|(?P<is>\s+(?:is|will\s+be)\s+(?:to\s+|as\s+follows:?)?))\s*",
+    r"(?:\s*(?::|-(?!\w)|,|\.(?!\d))|(?P<is>\s+(?:is|will\s+be)\s+(?:to\s+|as\s+follows:?)?))\s*",
     re.I,
 )
+# Text with (almost) no punctuation, as tiny.en sometimes writes: bare heading words.
+_BARE_HEADING = re.compile(
+    r"(?<![\w-])(?P<h>assessment\s+and\s+plan|assessment|impression|plan)\s+"
+    r"(?!(?:of|for|to|on|was|and|with|is\s+not)\b)",
+    re.I,
+)
+_BARE_NOT_BEFORE = re.compile(r"\b(?:the|a|an|this|that|our|my|his|her|their|treatment|care|further|follow-?up|for|of|no)\s+$", re.I)
+_PUNCT = re.compile(r"[;:!?]|[.,](?!\d)")  # not "36.9", "1,000"
+
+
+def _unpunctuated(text: str) -> bool:
+    words = len(text.split())
+    return words >= 8 and len(_PUNCT.findall(text)) * 25 < words
+
+
 _OBJECTIVE = re.compile(
     r"\b(on exam|exam|examination|physical exam|vitals?|vital signs|blood pressure|bp|heart rate|pulse|"
     r"respiratory rate|temperature|temp|oxygen saturation|o2 sat|spo2|saturating|weight|weighs|"
@@ -36,6 +54,12 @@ _OBJECTIVE = re.compile(
     r"a1c|urinalysis|urine dipstick|lungs?|heart sounds|abdomen|crackles|murmur|edema|wheez\w*|"
     r"tender\w*|alert|oriented|diaphoretic|reflexes|jugular)\b",
     re.I,
+)
+# cues that only open the objective part with a measurement ("weight 78 kilograms", not
+# "some weight gain over three months")
+_WEAK_OBJECTIVE = re.compile(r"weight|weighs|alert|tender\w*|echo|labs?", re.I)
+_WEAK_OBJECTIVE_VALUE = re.compile(
+    r"\b(?:weight|weighs)\s+(?:is\s+|of\s+)?\S+\s+(?:kilograms?|kgs?|pounds?|lbs?)\b|\blabs?\s+(?:reviewed|show|were|are)\b", re.I
 )
 _SUBJECTIVE = re.compile(
     r"\b(reports?|denies|complains?|history|allerg\w*|presents?|presented|presenting|admits|"
@@ -137,16 +161,29 @@ def find_headings(text: str) -> list[tuple[str, int, int]]:
     for m in _HEADING.finditer(text):
         h = re.sub(r"\s+", " ", m.group("h").lower())
         kind = "assessment" if h == "impression" else h
-        # "Plan," without a colon only counts at a sentence start followed by an instruction
-        if (m.group("is") or m.group().rstrip()[-1] in ",.") and kind != "plan":
-            continue
         out.append((kind, m.start("lead") if m.group("lead") else m.start("h"), m.end()))
-    # the dictation's headings come in order; keep only the first of each kind
+    # a heading word with no punctuation after it: at a sentence start ("LDL 131. Assessment
+    # essential hypertension ..."), or anywhere in text with (almost) no punctuation at all
+    found = {k for k, _, _ in out}
+    anywhere = _unpunctuated(text)
+    for m in _BARE_HEADING.finditer(text):
+        h = re.sub(r"\s+", " ", m.group("h").lower())
+        kind = "assessment" if h == "impression" else h
+        before = text[max(0, m.start() - 20) : m.start()]
+        if kind in found or any(o[1] <= m.start() < o[2] for o in out):
+            continue
+        sentence_start = m.start() == 0 or bool(re.search(r"[.!?]\s+$", before))
+        if sentence_start or (anywhere and not _BARE_NOT_BEFORE.search(before)):
+            out.append((kind, m.start("h"), m.end()))
+    out.sort(key=lambda h: h[1])
+    # the dictation's headings come in order; keep only the first of each kind, and no
+    # assessment after the plan has begun
     seen, kept = set(), []
     for h in out:
-        if h[0] not in seen:
-            seen.add(h[0])
-            kept.append(h)
+        if h[0] in seen or (h[0] == "assessment" and {"plan", "assessment and plan"} & seen):
+            continue
+        seen.add(h[0])
+        kept.append(h)
     return kept
 
 
@@ -167,16 +204,39 @@ def split_sections(text: str) -> dict[str, str]:
     for i, (kind, _, body) in enumerate(heads):
         end = heads[i + 1][1] if i + 1 < len(heads) else len(text)
         key = "plan" if kind == "assessment and plan" else kind
-        out[key].append(text[body:end].strip())
-    # Before the first heading: objective from the first exam/vitals sentence on ("sticky",
-    # so "Lungs are clear. No edema." stay there), unless a sentence reads as history.
+        out[key].append(text[body:end].strip().rstrip(",;").rstrip())
+    # Before the first heading: objective from the first exam/vitals sentence on ("sticky", so
+    # "Lungs are clear. No edema." stay there), unless a sentence reads as history. ASR joins whole
+    # stretches with commas, so a long comma chain counts clause by clause (pieces between ", ",
+    # each kept with its comma so that the parts join back into the text).
     in_objective = False
-    for s, e in sentences(text[:first]):
+    for s, e in _clauses(text, sentences(text[:first])):
         sent = text[s:e].strip()
-        if _OBJECTIVE.search(sent) and not (_SUBJECTIVE.search(sent) and not in_objective):
+        objective = any(not _WEAK_OBJECTIVE.fullmatch(c.group()) for c in _OBJECTIVE.finditer(sent))
+        objective = objective or bool(_WEAK_OBJECTIVE_VALUE.search(sent))
+        if objective and not (_SUBJECTIVE.search(sent) and not in_objective):
             in_objective = True
         if in_objective and _SUBJECTIVE.search(sent) and not _OBJECTIVE.search(sent):
             out["subjective"].append(sent)
             continue
         out["objective" if in_objective else "subjective"].append(sent)
-    return {k: " ".join(v).strip() for k, v in out.items()}
+    return {k: " ".join(v).strip().rstrip(",;").rstrip() for k, v in out.items()}
+
+
+def _clauses(text: str, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Long comma chains (ASR's sentences) cut after each ", " (not "1,000"), the comma staying with
+    the left part; a dictated sentence with a comma or two stays whole."""
+    out = []
+    for a, b in ranges:
+        if len(re.findall(r"[,;]\s+", text[a:b])) < 3:
+            out.append((a, b))
+            continue
+        pos = a
+        for m in re.finditer(r"[,;]\s+", text[a:b]):
+            cut = a + m.start() + 1
+            if text[pos:cut].strip(" ,;"):
+                out.append((pos, cut))
+                pos = a + m.end()
+        if text[pos:b].strip():
+            out.append((pos, b))
+    return out

@@ -45,6 +45,48 @@ def _value_after(text: str, pos: int, limit: int, numbers: list[NumberSpan]) -> 
     return None
 
 
+def _ecg_context(text: str, sent_start: int, cue_start: int) -> bool:
+    """An EKG/telemetry word in the cue's clause or the clause before it: "EKG shows atrial
+    fibrillation, ventricular rate 84", "telemetry heart rate 110". ASR joins the whole exam with
+    commas, so "heart rate 84, ..., EKG today shows ..." (EKG after the cue) is still a vital."""
+    before = text[sent_start:cue_start]
+    clauses = re.split(r"[,;]", before)
+    return bool(_ECG_SENTENCE.search(" ".join(clauses[-2:])))
+
+
+# spoken blood pressures as ASR writes them: "138 over 86", "138/86", "1-18 over 72" (= 118),
+# "one 24 over 76" (= 124), "142 over 7-4" (= 74), "150 to over 90" (= 152)
+_SPLIT_DIGITS = re.compile(r"(\d)-(\d{1,2})(?!\d|\.\d|-)")
+
+
+def _joined_digits(text: str, n: NumberSpan) -> tuple[float, int]:
+    """``n`` with a hyphen-split spoken number read whole: "1-18" -> 118, "7-4" -> 74."""
+    m = _SPLIT_DIGITS.match(text, n.start)
+    if m and m.start() == n.start and len(n.text) == 1:
+        return float(m.group(1) + m.group(2)), m.end()
+    return n.value, n.end
+
+
+def _blood_pressure(text: str, n: NumberSpan, limit: int, numbers: list[NumberSpan]) -> tuple[float, float, int] | None:
+    """(systolic, diastolic, end) for a pressure whose first number is ``n``; None if not one."""
+    sys_value, sys_end = _joined_digits(text, n)
+    if n.text.lower() in ("one", "two"):  # "one 24 over 76" = 124
+        nxt = next((x for x in numbers if x.start > n.end), None)
+        if nxt and re.fullmatch(r"\d\d", nxt.text) and re.fullmatch(r" +", text[n.end : nxt.start]):
+            sys_value, sys_end = 100 * n.value + nxt.value, nxt.end
+    tens = re.compile(r"\s+(?:to|too)\b(?=\s*(?:over|/))", re.I).match(text, sys_end)
+    if tens and n.text.isdigit() and sys_value % 10 == 0:  # "150 to over 90": "one fifty-two"
+        sys_value, sys_end = sys_value + 2, tens.end()
+    m2 = re.compile(r"\s*(?:over|/)\s*", re.I).match(text, sys_end)
+    if not m2:
+        return None
+    dia = next((x for x in numbers if x.start == m2.end() and x.start < limit), None)
+    if dia is None:
+        return None
+    dia_value, dia_end = _joined_digits(text, dia)
+    return sys_value, dia_value, dia_end
+
+
 def extract_vitals(transcript: Transcript) -> Vitals:
     tt = TimedText.of(transcript)
     text = tt.text
@@ -60,8 +102,6 @@ def extract_vitals(transcript: Transcript) -> Vitals:
         return True
 
     for s, e in tt.sentences():
-        sent = text[s:e]
-        ecg = bool(_ECG_SENTENCE.search(sent))
         for kind, cue in _CUES.items():
             for m in cue.finditer(text, s, e):
                 n = _value_after(text, m.end(), e, numbers)
@@ -69,12 +109,11 @@ def extract_vitals(transcript: Transcript) -> Vitals:
                     continue
                 after = text[n.end : e]
                 if kind == "bp":
-                    m2 = re.match(r"\s*(?:over|/)\s*", after)
-                    dia = next((x for x in numbers if m2 and x.start == n.end + m2.end()), None)
-                    if dia and keep("systolic_bp", n.value, m.start(), dia.end):
-                        keep("diastolic_bp", dia.value, m.start(), dia.end)
+                    bp = _blood_pressure(text, n, e, numbers)
+                    if bp and keep("systolic_bp", bp[0], m.start(), bp[2]):
+                        keep("diastolic_bp", bp[1], m.start(), bp[2])
                 elif kind == "heart_rate":
-                    if not ecg:
+                    if not _ecg_context(text, s, m.start()):
                         keep("heart_rate", n.value, m.start(), n.end)
                 elif kind == "temperature_c":
                     fahrenheit = n.value > 50 or re.match(r"\s*(?:degrees\s+)?(?:fahrenheit|F)\b", after, re.I)

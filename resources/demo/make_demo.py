@@ -1,4 +1,4 @@
-"""Regenerate the bundled demo encounter (dictation.ogg, labs.png). Needs espeak-ng, sox and DejaVu fonts.
+"""Regenerate the bundled demo encounter (dictation.flac, labs.png). Needs espeak-ng, sox and DejaVu fonts.
 
 Run from this folder: python make_demo.py. The outputs are committed, so users never need to run it.
 """
@@ -13,10 +13,10 @@ HERE = Path(__file__).resolve().parent
 case = json.loads((HERE / "case.json").read_text())
 patient = json.loads((HERE / "patient.json").read_text())
 
-# espeak-ng speaks the dictation; sox makes it 16 kHz mono Ogg Vorbis (small enough to commit).
+# espeak-ng speaks the dictation; sox makes it 16 kHz mono FLAC (lossless: Vorbis artefacts cost tiny.en drug names).
 wav = HERE / "dictation.raw.wav"
 subprocess.run(["espeak-ng", "-v", "en-us+f3", "-s", "130", "-w", str(wav), case["expected"]["transcript"]], check=True)
-subprocess.run(["sox", str(wav), "-r", "16000", "-c", "1", str(HERE / "dictation.ogg")], check=True)
+subprocess.run(["sox", str(wav), "-r", "16000", "-c", "1", str(HERE / "dictation.flac")], check=True)
 wav.unlink()
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -39,4 +39,4 @@ for row in case["lab_rows"]:
     y += 50
 d.line((50, y, 1350, y), fill="black", width=2)
 img.save(HERE / "labs.png", optimize=True)
-print("wrote dictation.ogg and labs.png")
+print("wrote dictation.flac and labs.png")
