@@ -516,6 +516,31 @@ def _mentioned(text: str, key: str, test: str) -> bool:
     return False
 
 
+def _value_spoken(raw_text: str, lab: LabResult, names: list[str]) -> bool:
+    """The clinician read the result out ("white count 15.8") even if speech recognition garbled its name.
+
+    A decimal or a 3+ digit value is distinctive enough on its own; a short integer must also sit
+    just after something that sounds like the test's name ("bu and 38" for BUN 38)."""
+    from rapidfuzz import fuzz
+
+    from clinidoc.extraction.numbers import find_numbers
+
+    try:
+        value = float(lab.value)
+    except (TypeError, ValueError):
+        return False
+    distinctive = value != int(value) or abs(value) >= 100
+    for span in find_numbers(raw_text):
+        if abs(span.value - value) > 1e-9:
+            continue
+        if distinctive:
+            return True
+        window = raw_text[max(0, span.start - 30) : span.start].lower()
+        if any(fuzz.partial_ratio(name, window) >= 65 for name in names if len(name) >= 3):
+            return True
+    return False
+
+
 def _source_text(result: EncounterResult) -> str:
     sections = result.note.sections
     return icd10.normalise_phrase(" ".join(
@@ -528,13 +553,15 @@ def abnormal_lab_unaddressed(result: EncounterResult, patient: Patient | None) -
     for i, lab in enumerate(result.labs):
         if lab.flag not in ("H", "L", "HH", "LL"):
             continue
-        if not _mentioned(text, lab_key(lab.code, lab.test), lab.test):
-            direction = "high" if lab.flag in ("H", "HH") else "low"
-            out.append(_issue(
-                "warning", "abnormal_lab_unaddressed",
-                f"{_shown(lab)} is {direction} but is mentioned neither in the dictation nor in the assessment/plan;"
-                " address it.",
-                f"labs[{i}]", f"Add {lab.test} to the assessment and plan, or note it was reviewed.", [lab.source]))
+        key = lab_key(lab.code, lab.test)
+        if _mentioned(text, key, lab.test) or _value_spoken(result.transcript.text, lab, list(_mentions(key, lab.test))):
+            continue
+        direction = "high" if lab.flag in ("H", "HH") else "low"
+        out.append(_issue(
+            "warning", "abnormal_lab_unaddressed",
+            f"{_shown(lab)} is {direction} but is mentioned neither in the dictation nor in the assessment/plan;"
+            " address it.",
+            f"labs[{i}]", f"Add {lab.test} to the assessment and plan, or note it was reviewed.", [lab.source]))
     return out
 
 

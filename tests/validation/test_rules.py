@@ -181,6 +181,21 @@ def test_abnormal_lab_unaddressed():
     assert rules.abnormal_lab_unaddressed(r, None) == []
 
 
+def test_abnormal_lab_read_out_with_a_garbled_name_counts_as_addressed():
+    # tiny.en wrote these; the clinician clearly read the results out
+    said = "hemoglobin 81C 8.4 percent. bu and 38 and create a 9-1.9. tropin 2,450."
+    labs = [lab("Hemoglobin A1c", 8.4, "H", "%"), lab("BUN", 38, "H", "mg/dL"), lab("Creatinine", 1.9, "H", "mg/dL"),
+            lab("Troponin I, hs", 2450, "H", "ng/L")]
+    assert rules.abnormal_lab_unaddressed(result(labs=labs, text=said), None) == []
+
+
+def test_a_short_number_elsewhere_does_not_address_a_lab():
+    # "38" is an age here, not the BUN: the warning must stay
+    said = "38 year old man with cough. Plan: rest."
+    issues = rules.abnormal_lab_unaddressed(result(labs=[lab("BUN", 38, "H", "mg/dL")], text=said), None)
+    assert [i.code for i in issues] == ["abnormal_lab_unaddressed"]
+
+
 def test_ecg_abnormal():
     src = Evidence(source="ecg.png")
     bad = [EcgFinding(rhythm="atrial_fibrillation", heart_rate_bpm=84, source=src),
