@@ -530,6 +530,8 @@ def _value_spoken(raw_text: str, lab: LabResult, names: list[str]) -> bool:
     except (TypeError, ValueError):
         return False
     distinctive = value != int(value) or abs(value) >= 100
+    if value != int(value) and re.search(rf"(?<!\d){re.escape(f'{value:g}')}(?!\d)", raw_text):
+        return True  # a decimal inside ASR debris such as "create a 9.1.9" for "creatinine 1.9"
     for span in find_numbers(raw_text):
         if abs(span.value - value) > 1e-9:
             continue

@@ -183,7 +183,7 @@ def test_abnormal_lab_unaddressed():
 
 def test_abnormal_lab_read_out_with_a_garbled_name_counts_as_addressed():
     # tiny.en wrote these; the clinician clearly read the results out
-    said = "hemoglobin 81C 8.4 percent. bu and 38 and create a 9-1.9. tropin 2,450."
+    said = "hemoglobin 81C 8.4 percent. bu and 38 and create a 9.1.9. tropin 2,450."
     labs = [lab("Hemoglobin A1c", 8.4, "H", "%"), lab("BUN", 38, "H", "mg/dL"), lab("Creatinine", 1.9, "H", "mg/dL"),
             lab("Troponin I, hs", 2450, "H", "ng/L")]
     assert rules.abnormal_lab_unaddressed(result(labs=labs, text=said), None) == []
