@@ -196,6 +196,26 @@ def labs(file, as_json, data_dir):
 
 
 @cli.command(context_settings=CONTEXT)
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the contract's ecg object.")
+@data_dir_option
+@clean_errors
+def ecg(file, as_json, data_dir):
+    """ECG image, PDF, DICOM waveform or signal file -> rhythm, rate and intervals."""
+    from clinidoc.imaging.ecg import analyse_file
+
+    finding = analyse_file(file)
+    if as_json:
+        click.echo(json.dumps(finding.model_dump(mode="json"), indent=2))
+        return
+    def ms(v):
+        return f"{v:.0f} ms" if v is not None else "-"
+    hr = f"{finding.heart_rate_bpm:.0f} bpm" if finding.heart_rate_bpm is not None else "-"
+    click.echo(f"rhythm {finding.rhythm.replace('_', ' ')}, heart rate {hr}, confidence {finding.confidence or 0:.2f}")
+    click.echo(f"PR {ms(finding.pr_ms)}, QRS {ms(finding.qrs_ms)}, QT {ms(finding.qt_ms)}, QTc {ms(finding.qtc_ms)} (Bazett)")
+
+
+@cli.command(context_settings=CONTEXT)
 @click.argument("note", type=click.Path(path_type=Path))
 @click.option("--patient", type=click.Path(path_type=Path), help="Patient context JSON (default: the document's own).")
 @click.option("--json", "as_json", is_flag=True, help="Print the warnings array as JSON.")

@@ -103,3 +103,25 @@ def test_demo_prints_the_dictated_medications_and_vitals(session_home):
     assert vitals == case["expected"]["vitals"]
     for m in case["expected"]["medications"]:
         assert m["name"] in proc.stdout
+
+
+def test_labs_and_ecg_commands_print_contract_json(session_home, output_schema):
+    case = DEV_CASES / "dev-001"
+    labs = run_cli("labs", str(case / "labs.png"), "--json", home=session_home)
+    assert labs.returncode == 0, labs.stderr
+    rows = json.loads(labs.stdout)
+    jsonschema.validate(rows, output_schema["properties"]["labs"])
+    expected = json.loads((case / "case.json").read_text())["expected"]["labs"]
+    assert [(r["test"], r["value"], r["flag"]) for r in rows] == [(e["test"], e["value"], e["flag"]) for e in expected]
+    ecg = run_cli("ecg", str(case / "ecg.png"), "--json", home=session_home)
+    assert ecg.returncode == 0, ecg.stderr
+    finding = json.loads(ecg.stdout)
+    jsonschema.validate([finding], output_schema["properties"]["ecg"])
+    assert finding["rhythm"] == "atrial_fibrillation" and abs(finding["heart_rate_bpm"] - 84) <= 5
+
+
+def test_ecg_command_on_a_non_ecg_file_is_bad_input(tmp_path, session_home):
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not an ECG")
+    proc = run_cli("ecg", str(junk), home=session_home)
+    assert proc.returncode == 2 and "notes.txt" in proc.stderr
