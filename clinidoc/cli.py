@@ -356,8 +356,10 @@ def demo(output, data_dir):
 def _register_subsystems() -> None:
     from clinidoc.evaluation.commands import register as register_eval
     from clinidoc.records.commands import register as register_records
+    from clinidoc.records.commands_export import register as register_export
 
     register_records(cli)
+    register_export(cli)
     register_eval(cli)
 
 
