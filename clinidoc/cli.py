@@ -357,10 +357,12 @@ def _register_subsystems() -> None:
     from clinidoc.evaluation.commands import register as register_eval
     from clinidoc.records.commands import register as register_records
     from clinidoc.records.commands_export import register as register_export
+    from clinidoc.speech.commands import register as register_speech
 
     register_records(cli)
     register_export(cli)
     register_eval(cli)
+    register_speech(cli)
 
 
 _register_subsystems()
