@@ -581,6 +581,46 @@ def ecg_abnormal(result: EncounterResult, patient: Patient | None) -> list[Valid
             out.append(_issue("warning", "ecg_abnormal", f"ECG shows {what}; confirm it is addressed in the note.",
                               f"ecg[{i}].{field}", "Review the tracing and document the interpretation.",
                               [ecg.source]))
+        if ecg.qtc_ms is not None and ecg.qtc_ms > 470:
+            for j, med in _active(result):
+                if generic(med.name) in qt_prolonging_drugs():
+                    out.append(_issue(
+                        "warning", "ecg_abnormal",
+                        f"{med.name} prolongs the QT interval and the ECG's QTc is {ecg.qtc_ms:g} ms (> 470).",
+                        f"note.medications[{j}].name",
+                        "Consider an alternative without QT risk, or recheck the ECG and electrolytes.",
+                        [ecg.source, *med.evidence]))
+    return out
+
+
+@lru_cache(maxsize=1)
+def qt_prolonging_drugs() -> frozenset[str]:
+    with open(RESOURCES / "qt_prolonging.csv", encoding="utf-8") as fh:
+        rows = [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+    return frozenset(rows[1:])
+
+
+def low_confidence_transcript(result: EncounterResult, patient: Patient | None) -> list[ValidationIssue]:
+    """A medication whose spoken words the recogniser barely heard, or whose name it corrected: listen again."""
+    words = [w for seg in result.transcript.segments for w in seg.words]
+    if not words:
+        return []
+    out = []
+    for j, med in enumerate(result.note.medications):
+        spans = [(e.start, e.end) for e in med.evidence if e.source == "transcript" and e.start is not None and e.end is not None]
+        heard = [w for w in words for a, b in spans if w.start >= a - 0.05 and w.end <= b + 0.05]
+        weak = [w for w in heard if w.probability is not None and w.probability < 0.4]
+        snapped = [w for w in heard if (w.model_extra or {}).get("original")]
+        if not weak and not snapped:
+            continue
+        parts = [f"'{w.word}' (p={w.probability:.2f})" for w in weak[:3]]
+        parts += [f"'{w.word}' was heard as '{w.model_extra['original']}'" for w in snapped[:2]]
+        at = (weak or snapped)[0].start
+        out.append(_issue(
+            "warning", "low_confidence_transcript",
+            f"{med.name}: the recording was unclear here ({'; '.join(parts)}) at {int(at // 60)}:{int(at % 60):02d}.",
+            f"note.medications[{j}]", "Play the recording at this point and confirm the drug and dose.",
+            [e for e in med.evidence if e.source == "transcript"]))
     return out
 
 
@@ -746,5 +786,5 @@ RULES: list[Rule] = [
     invalid_icd10, non_billable_icd10, icd10_text_mismatch,
     unknown_drug, duplicate_medication, allergy_conflict, dose_out_of_range,
     critical_lab, abnormal_lab_unaddressed, ecg_abnormal,
-    patient_mismatch, missing_section, unsupported_claim, unreadable_input,
+    patient_mismatch, missing_section, unsupported_claim, unreadable_input, low_confidence_transcript,
 ]

@@ -276,3 +276,48 @@ def test_validate_runs_every_rule_fast():
     for _ in range(10):
         validate(r)
     assert (time.perf_counter() - t) / 10 < 0.05
+
+
+# ---- QT-prolonging drugs with a long QTc; weakly heard medications
+
+def _ecg(qtc):
+    return EcgFinding(rhythm="sinus_rhythm", heart_rate_bpm=70, qtc_ms=qtc, source=Evidence(source="ecg.png"))
+
+
+def test_qt_prolonging_drug_with_long_qtc_is_flagged():
+    issues = rules.ecg_abnormal(result(meds=[med("azithromycin", 500)], ecg=[_ecg(488)]), None)
+    assert [(i.code, i.field) for i in issues] == [("ecg_abnormal", "note.medications[0].name")]
+    assert "488" in issues[0].message
+
+
+def test_qt_checks_stay_quiet_below_470_or_for_other_drugs():
+    assert rules.ecg_abnormal(result(meds=[med("azithromycin", 500)], ecg=[_ecg(460)]), None) == []
+    assert rules.ecg_abnormal(result(meds=[med("amoxicillin", 500)], ecg=[_ecg(488)]), None) == []
+    # two QT-prolonging drugs are not one class: no duplicate warning
+    assert rules.duplicate_medication(result(meds=[med("azithromycin", 500), med("ondansetron", 4)]), None) == []
+
+
+def _heard(prob, original=None):
+    from clinidoc.encounter import Segment, Word
+
+    extra = {"original": original} if original else {}
+    words = [Word(start=10.0, end=10.5, word="metoprolol", probability=prob, **extra),
+             Word(start=10.5, end=10.8, word="25", probability=0.95),
+             Word(start=10.8, end=11.2, word="milligrams", probability=0.97)]
+    text = "metoprolol 25 milligrams"
+    m = Medication(name="metoprolol", dose=25, unit="mg", evidence=[Evidence(source="transcript", start=10.0, end=11.2)])
+    r = result(meds=[m], text=text)
+    r.transcript.segments = [Segment(start=10.0, end=11.2, text=text, words=words)]
+    return r
+
+
+def test_weakly_heard_or_corrected_medication_asks_for_a_listen():
+    issues = rules.low_confidence_transcript(_heard(0.21), None)
+    assert [(i.code, i.field) for i in issues] == [("low_confidence_transcript", "note.medications[0]")]
+    assert "0:10" in issues[0].message and "0.21" in issues[0].message
+    snapped = rules.low_confidence_transcript(_heard(0.9, original="metapralol"), None)
+    assert "metapralol" in snapped[0].message
+
+
+def test_clearly_heard_medication_gives_no_low_confidence_warning():
+    assert rules.low_confidence_transcript(_heard(0.88), None) == []
