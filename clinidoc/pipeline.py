@@ -33,6 +33,9 @@ from clinidoc.progress import CancelToken, Progress, ProgressCallback, ignore_pr
 from clinidoc.weights import ModelRegistry
 
 
+SOAP_KEYS = ("subjective", "objective", "assessment", "plan")
+
+
 @dataclass
 class EncounterInputs:
     audio: list[Path] = field(default_factory=list)
@@ -269,7 +272,8 @@ def process_encounter(
     if draft and transcript.text:
         with timer.stage("draft"):
             outcome = draft_sections(template, sources, engines.llm, progress=progress, cancel=cancel)
-        note.sections = outcome.sections
+        # the contract's four SOAP sections are always present, whatever the template adds
+        note.sections = {**{k: sources.get(k, "") for k in SOAP_KEYS}, **outcome.sections}
         use = engines.llm.model_use()
         use.params.update(
             {"template": f"{template.name}@{template.version}", "section_origin": outcome.origins(),
@@ -277,7 +281,8 @@ def process_encounter(
         )
         provenance.models.append(use)
     else:
-        note.sections = {s.key: sources.get(s.key, "") for s in template.sections}
+        note.sections = {**{k: sources.get(k, "") for k in SOAP_KEYS},
+                         **{s.key: sources.get(s.source_key, "") for s in template.sections}}
 
     result = EncounterResult(
         encounter_id=inputs.encounter_id, patient=inputs.patient, transcript=transcript,

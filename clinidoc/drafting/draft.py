@@ -92,7 +92,7 @@ def draft_sections(
 ) -> DraftOutcome:
     outcome = DraftOutcome(sections={})
     for i, spec in enumerate(template.sections):
-        source = (sources.get(spec.key) or "").strip()
+        source = (sources.get(spec.source_key) or "").strip()
         progress(Progress("draft", i / len(template.sections), spec.title))
         if not source:
             outcome.sections[spec.key] = ""

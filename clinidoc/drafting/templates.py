@@ -16,6 +16,12 @@ class SectionSpec:
     title: str
     instruction: str
     max_chars: int = 700
+    # which dictated part feeds this section (subjective/objective/assessment/plan); defaults to its key
+    source: str | None = None
+
+    @property
+    def source_key(self) -> str:
+        return self.source or self.key
 
 
 @dataclass(frozen=True)
