@@ -277,6 +277,7 @@ def process_encounter(
         use = engines.llm.model_use()
         use.params.update(
             {"template": f"{template.name}@{template.version}", "section_origin": outcome.origins(),
+             "context_strategy": outcome.strategies(),
              "tokens_per_s": round(engines.llm.stats.tokens_per_s, 1)}
         )
         provenance.models.append(use)

@@ -65,12 +65,14 @@ class LlmBackend(Protocol):
 class LlamaCppBackend:
     """llama-cpp-python in this process; the model loads once, sized by fit_context()."""
 
-    def __init__(self, model_file, *, n_ctx: int | None = None, n_threads: int | None = None, n_gpu_layers: int | None = None):
+    def __init__(self, model_file, *, n_ctx: int | None = None, n_threads: int | None = None,
+                 n_gpu_layers: int | None = None, max_ctx: int | None = None):
         from clinidoc.drafting.budget import fit_context
 
         self.model_file = model_file
         self.info = model_file.gguf_info()
-        self.budget = fit_context(self.info, model_file.size_bytes, wanted_ctx=n_ctx or 8192)
+        self.budget = fit_context(self.info, model_file.size_bytes, wanted_ctx=n_ctx or min(8192, self.info.context_length))
+        self.max_ctx = max_ctx  # a ceiling the user set; otherwise memory and the RoPE factor decide
         cores = os.cpu_count() or 2
         # llama.cpp's threads spin-wait at every barrier, so a thread that loses its core stalls the rest:
         # one short of the core count keeps a core for the transcriber and the GUI. Measured on 2 busy
@@ -87,7 +89,7 @@ class LlamaCppBackend:
 
             self._llm = Llama(
                 model_path=str(self.model_file.path),
-                n_ctx=self.budget.n_ctx,
+                **self.budget.llama_kwargs(),
                 n_threads=self.n_threads,
                 n_threads_batch=self.n_threads_batch,
                 n_gpu_layers=self.n_gpu_layers,
@@ -100,6 +102,27 @@ class LlamaCppBackend:
 
     def count_tokens(self, text: str) -> int:
         return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
+
+    @property
+    def context_tokens(self) -> int:
+        return self.budget.n_ctx
+
+    def ensure_context(self, tokens_needed: int) -> bool:
+        """Grow the context (past the trained length with YaRN, within memory) to hold `tokens_needed`;
+        False when it cannot, and the caller must split its input."""
+        from clinidoc.drafting.budget import fit_context
+
+        if tokens_needed <= self.budget.n_ctx:
+            return True
+        wanted = -(-tokens_needed // 256) * 256
+        if self.max_ctx is not None and wanted > self.max_ctx:
+            return False
+        bigger = fit_context(self.info, self.model_file.size_bytes, wanted_ctx=wanted)
+        if bigger.n_ctx < tokens_needed:
+            return False
+        self.budget = bigger
+        self._llm = None  # reloads with the larger context on next use
+        return True
 
     def complete_json(self, messages, schema, *, sampling=Sampling(), on_token=None, cancel=None) -> str:
         import llama_cpp
@@ -150,6 +173,8 @@ class LlamaCppBackend:
     def params(self) -> dict:
         return {
             "n_ctx": self.budget.n_ctx,
+            "rope_scaling": self.budget.rope_scaling,
+            "rope_factor": self.budget.rope_factor,
             "kv_cache_type": self.budget.kv_cache_type,
             "n_gpu_layers": self.n_gpu_layers,
             "n_threads": self.n_threads,
@@ -205,6 +230,11 @@ class OpenAICompatibleBackend:
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)  # servers differ in tokenize endpoints; a rough bound is enough for budgeting
+
+    context_tokens: int | None = None  # the server's own setting; set it to make clinidoc split long input
+
+    def ensure_context(self, tokens_needed: int) -> bool:
+        return self.context_tokens is None or tokens_needed <= self.context_tokens
 
     def complete_json(self, messages, schema, *, sampling=Sampling(), on_token=None, cancel=None) -> str:
         import json

@@ -41,9 +41,29 @@ class ContextBudget:
     weights_bytes: int
     n_gpu_layers: int
     trained_context: int
+    rope_scaling: str = "none"  # "yarn" when n_ctx goes past the trained context
+    rope_factor: float = 1.0
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
+
+    def llama_kwargs(self) -> dict:
+        """The llama.cpp context parameters this budget implies (RoPE scaling included)."""
+        import llama_cpp
+
+        kwargs = {"n_ctx": self.n_ctx}
+        if self.rope_scaling == "yarn":
+            # YaRN: positions are compressed by the factor, with llama.cpp's attention-temperature correction
+            kwargs.update(
+                rope_scaling_type=llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN,
+                rope_freq_scale=1.0 / self.rope_factor,
+                yarn_orig_ctx=self.trained_context,
+            )
+        return kwargs
+
+
+# Past this factor a model's quality drops off even with YaRN; longer inputs are drafted in chunks.
+MAX_ROPE_FACTOR = 4.0
 
 
 def fit_context(
@@ -53,12 +73,14 @@ def fit_context(
     wanted_ctx: int = 8192,
     ram_bytes: int | None = None,
     memory_share: float = 0.5,
+    max_rope_factor: float = MAX_ROPE_FACTOR,
 ) -> ContextBudget:
-    """The largest context up to `wanted_ctx` (and the trained length) whose KV cache fits beside the weights
-    in `memory_share` of available memory; f16 cache, q8_0 when f16 would not fit a useful 2k context."""
+    """The largest context up to `wanted_ctx` whose KV cache fits beside the weights in `memory_share` of
+    available memory; f16 cache, q8_0 when f16 would not fit a useful 2k context. Past the trained
+    context, YaRN RoPE scaling stretches it up to `max_rope_factor`."""
     ram = ram_bytes if ram_bytes is not None else available_ram_bytes()
     room = max(0, int(ram * memory_share) - weights_bytes)
-    n_ctx = min(wanted_ctx, info.context_length)
+    n_ctx = min(wanted_ctx, int(info.context_length * max_rope_factor))
     cache_type = "f16"
     per_token = info.kv_bytes_per_token(cache_type)
     if per_token * min(n_ctx, 2048) > room:
@@ -66,7 +88,10 @@ def fit_context(
         per_token = info.kv_bytes_per_token(cache_type)
     fitting = room // per_token if per_token else n_ctx
     n_ctx = int(max(512, min(n_ctx, fitting)) // 256 * 256)
+    stretched = n_ctx > info.context_length
     return ContextBudget(
+        rope_scaling="yarn" if stretched else "none",
+        rope_factor=round(n_ctx / info.context_length, 3) if stretched else 1.0,
         n_ctx=n_ctx,
         kv_cache_type=cache_type,
         kv_bytes_per_token=per_token,

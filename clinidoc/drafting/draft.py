@@ -30,8 +30,9 @@ _STOP = frozenset(
 class SectionDraft:
     key: str
     text: str
-    origin: str  # "llm" or "source"
+    origin: str  # "llm", "source", or "mixed" when some chunks were kept and others not
     rejected_because: str | None = None
+    strategy: str = "single"  # "single", "context_extended", or "chunked:N" when the input outgrew the context
 
 
 @dataclass
@@ -41,6 +42,37 @@ class DraftOutcome:
 
     def origins(self) -> dict[str, str]:
         return {d.key: d.origin for d in self.details}
+
+    def strategies(self) -> dict[str, str]:
+        return {d.key: d.strategy for d in self.details}
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def split_to_fit(text: str, max_tokens: int, count_tokens) -> list[str]:
+    """Consecutive pieces of `text`, cut at sentence ends (or words, for a run-on), each within max_tokens."""
+    units: list[str] = []
+    for sentence in (s for s in _SENTENCE_END.split(text) if s.strip()):
+        if count_tokens(sentence) <= max_tokens:
+            units.append(sentence)
+            continue
+        words = sentence.split()
+        step = max(1, len(words) * max_tokens // (2 * count_tokens(sentence)))
+        units += [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
+    pieces: list[str] = []
+    current: list[str] = []
+    used = 0
+    for unit in units:
+        n = count_tokens(unit) + 1
+        if current and used + n > max_tokens:
+            pieces.append(" ".join(current))
+            current, used = [], 0
+        current.append(unit)
+        used += n
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
 
 
 def _stem(word: str) -> str:
@@ -81,6 +113,17 @@ def _messages(template: Template, spec: SectionSpec, source: str) -> list[dict]:
     ]
 
 
+def _draft_piece(template, spec, source, backend, sampling, cancel) -> tuple[str, str | None]:
+    """One schema-constrained rewrite of `source`: the rewrite if grounded, else the source and why."""
+    raw = backend.complete_json(_messages(template, spec, source), template.section_schema(spec), sampling=sampling, cancel=cancel)
+    try:
+        candidate = str(json.loads(raw)["text"]).strip()
+    except (ValueError, KeyError, TypeError):
+        candidate = ""  # cut off at max_tokens: the grammar guarantees the shape only of complete output
+    problem = grounding_problem(candidate, source) if candidate else "no usable output"
+    return (candidate, None) if problem is None else (source, problem)
+
+
 def draft_sections(
     template: Template,
     sources: dict[str, str],
@@ -99,17 +142,25 @@ def draft_sections(
             outcome.details.append(SectionDraft(spec.key, "", "source", "nothing was dictated for it"))
             continue
         budget = Sampling(**{**sampling.__dict__, "max_tokens": min(sampling.max_tokens * 4, spec.max_chars // 2)})
-        raw = backend.complete_json(_messages(template, spec, source), template.section_schema(spec), sampling=budget, cancel=cancel)
-        try:
-            candidate = str(json.loads(raw)["text"]).strip()
-        except (ValueError, KeyError, TypeError):
-            candidate = ""  # cut off at max_tokens: the grammar guarantees the shape only of complete output
-        problem = grounding_problem(candidate, source) if candidate else "no usable output"
-        if problem is None:
-            outcome.sections[spec.key] = candidate
-            outcome.details.append(SectionDraft(spec.key, candidate, "llm"))
+        overhead = backend.count_tokens(json.dumps(_messages(template, spec, ""))) + 16
+        needed = overhead + backend.count_tokens(source) + budget.max_tokens
+        before = getattr(backend, "context_tokens", None)
+        if backend.ensure_context(needed):
+            pieces = [source]
+            strategy = "context_extended" if before and needed > before else "single"
         else:
-            outcome.sections[spec.key] = source
-            outcome.details.append(SectionDraft(spec.key, source, "source", problem))
+            room = max(64, (getattr(backend, "context_tokens", None) or 2048) - overhead - budget.max_tokens)
+            pieces = split_to_fit(source, room, backend.count_tokens)
+            strategy = f"chunked:{len(pieces)}"
+        texts, kept, problems = [], 0, []
+        for piece in pieces:
+            text, problem = _draft_piece(template, spec, piece, backend, budget, cancel)
+            texts.append(text)
+            kept += problem is None
+            if problem:
+                problems.append(problem)
+        origin = "llm" if kept == len(pieces) else "source" if kept == 0 else "mixed"
+        outcome.sections[spec.key] = " ".join(texts)
+        outcome.details.append(SectionDraft(spec.key, outcome.sections[spec.key], origin, "; ".join(problems[:2]) or None, strategy))
     progress(Progress("draft", 1.0, "done"))
     return outcome
