@@ -228,13 +228,16 @@ def process_encounter(
     engines: Engines,
     *,
     draft: bool = True,
+    sampling=None,
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> PipelineOutcome:
+    from clinidoc.drafting.backend import Sampling
     from clinidoc.drafting.draft import draft_sections
     from clinidoc.drafting.templates import load_template
     from clinidoc.validation import validate
 
+    sampling = sampling or Sampling()  # seeded and recorded, so the same inputs redraft the same note
     timer = _Timer()
     errors: list[InputError] = []
     template = load_template(inputs.template, engines.registry.data_dir)
@@ -271,12 +274,13 @@ def process_encounter(
 
     if draft and transcript.text:
         with timer.stage("draft"):
-            outcome = draft_sections(template, sources, engines.llm, progress=progress, cancel=cancel)
+            outcome = draft_sections(template, sources, engines.llm, sampling=sampling, progress=progress, cancel=cancel)
         # the contract's four SOAP sections are always present, whatever the template adds
         note.sections = {**{k: sources.get(k, "") for k in SOAP_KEYS}, **outcome.sections}
         use = engines.llm.model_use()
         use.params.update(
-            {"template": f"{template.name}@{template.version}", "section_origin": outcome.origins(),
+            {"template": f"{template.name}@{template.version}", "sampling": sampling.__dict__.copy(),
+             "section_origin": outcome.origins(),
              "context_strategy": outcome.strategies(),
              "tokens_per_s": round(engines.llm.stats.tokens_per_s, 1)}
         )

@@ -25,3 +25,15 @@ def test_a_transcript_that_names_no_drug_gives_no_medication(tmp_path, engines):
     flagged = [w for w in validate(result, result.patient, result.transcript.text) if w.code == "unsupported_claim"]
     assert flagged and flagged[0].field.startswith("note.medications[0]")
     assert "sumatriptan" in flagged[0].message
+
+
+def test_same_inputs_redraft_the_same_note_and_provenance_says_how(tmp_path, engines):
+    transcript = tmp_path / "visit.txt"
+    transcript.write_text(NO_DRUGS)
+    first = process_encounter(EncounterInputs(transcript_file=transcript), engines).result
+    second = process_encounter(EncounterInputs(transcript_file=transcript), engines).result
+    assert first.note.model_dump() == second.note.model_dump()
+    llm = next(m for m in first.provenance.models if m.role == "llm")
+    assert len(llm.sha256) == 64
+    assert llm.params["sampling"]["seed"] == 1234 and "repeat_penalty" in llm.params["sampling"]
+    assert llm.params["template"] == "soap@1" and set(llm.params["context_strategy"]) >= {"plan"}
