@@ -134,6 +134,7 @@ def draft_sections(
     cancel: CancelToken | None = None,
 ) -> DraftOutcome:
     outcome = DraftOutcome(sections={})
+    placed_sources: set[str] = set()
     for i, spec in enumerate(template.sections):
         source = (sources.get(spec.source_key) or "").strip()
         progress(Progress("draft", i / len(template.sections), spec.title))
@@ -160,6 +161,12 @@ def draft_sections(
             if problem:
                 problems.append(problem)
         origin = "llm" if kept == len(pieces) else "source" if kept == 0 else "mixed"
+        if origin == "source" and spec.source_key in placed_sources:
+            # several sections share this dictated part (H&P: complaint, history ...): the verbatim
+            # fallback goes in the first of them only, rather than repeating it in each
+            texts = []
+        if origin == "source":
+            placed_sources.add(spec.source_key)
         outcome.sections[spec.key] = " ".join(texts)
         outcome.details.append(SectionDraft(spec.key, outcome.sections[spec.key], origin, "; ".join(problems[:2]) or None, strategy))
     progress(Progress("draft", 1.0, "done"))
