@@ -355,6 +355,7 @@ def demo(output, data_dir):
 
 def _register_subsystems() -> None:
     from clinidoc.evaluation.commands import register as register_eval
+    from clinidoc.gui.commands import register as register_gui  # imports Qt only when `gui` runs
     from clinidoc.records.commands import register as register_records
     from clinidoc.records.commands_export import register as register_export
     from clinidoc.speech.commands import register as register_speech
@@ -363,6 +364,7 @@ def _register_subsystems() -> None:
     register_export(cli)
     register_eval(cli)
     register_speech(cli)
+    register_gui(cli)
 
 
 _register_subsystems()
