@@ -609,8 +609,11 @@ def low_confidence_transcript(result: EncounterResult, patient: Patient | None) 
     for j, med in enumerate(result.note.medications):
         spans = [(e.start, e.end) for e in med.evidence if e.source == "transcript" and e.start is not None and e.end is not None]
         heard = [w for w in words for a, b in spans if w.start >= a - 0.05 and w.end <= b + 0.05]
-        weak = [w for w in heard if w.probability is not None and w.probability < 0.4]
-        snapped = [w for w in heard if (w.model_extra or {}).get("original")]
+        # only the words that carry the order: the drug's name and the numbers (not "by mouth")
+        name_words = set(med.name.lower().split())
+        key = [w for w in heard if w.word.strip(".,").lower() in name_words or any(c.isdigit() for c in w.word)]
+        weak = [w for w in key if w.probability is not None and w.probability < 0.4]
+        snapped = [w for w in key if (w.model_extra or {}).get("original")]
         if not weak and not snapped:
             continue
         parts = [f"'{w.word}' (p={w.probability:.2f})" for w in weak[:3]]
