@@ -358,12 +358,14 @@ def _register_subsystems() -> None:
     from clinidoc.gui.commands import register as register_gui  # imports Qt only when `gui` runs
     from clinidoc.records.commands import register as register_records
     from clinidoc.records.commands_export import register as register_export
+    from clinidoc.session_commands import register as register_session
     from clinidoc.speech.commands import register as register_speech
 
     register_records(cli)
     register_export(cli)
     register_eval(cli)
     register_speech(cli)
+    register_session(cli)
     register_gui(cli)
 
 

@@ -110,13 +110,13 @@ def test_labs_and_ecg_commands_print_contract_json(session_home, output_schema):
     labs = run_cli("labs", str(case / "labs.png"), "--json", home=session_home)
     assert labs.returncode == 0, labs.stderr
     rows = json.loads(labs.stdout)
-    jsonschema.validate(rows, output_schema["properties"]["labs"])
+    jsonschema.validate(rows, {"$defs": output_schema["$defs"], **output_schema["properties"]["labs"]})
     expected = json.loads((case / "case.json").read_text())["expected"]["labs"]
     assert [(r["test"], r["value"], r["flag"]) for r in rows] == [(e["test"], e["value"], e["flag"]) for e in expected]
     ecg = run_cli("ecg", str(case / "ecg.png"), "--json", home=session_home)
     assert ecg.returncode == 0, ecg.stderr
     finding = json.loads(ecg.stdout)
-    jsonschema.validate([finding], output_schema["properties"]["ecg"])
+    jsonschema.validate([finding], {"$defs": output_schema["$defs"], **output_schema["properties"]["ecg"]})
     assert finding["rhythm"] == "atrial_fibrillation" and abs(finding["heart_rate_bpm"] - 84) <= 5
 
 
