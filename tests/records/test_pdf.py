@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from clinidoc.records import audit
-from clinidoc.records.pdf import ExportRefused, export_pdf, render_pdf
+from clinidoc.records.pdf import ExportRefused, export_pdf
 from test_store import NAME, PASS, inputs, make_store, sample_result  # noqa: F401  (inputs: a fixture)
 
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils not installed")
