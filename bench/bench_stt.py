@@ -61,6 +61,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", default=None, help="speech model name or folder (default: embedded tiny.en; "
+                    "faster-whisper-base with the whisper-base extra)")
     ap.add_argument("--cases", default="")
     ap.add_argument("--only", default="")
     ap.add_argument("-v", action="store_true", help="print each hypothesis")
@@ -68,7 +70,8 @@ def main() -> int:
     ap.add_argument("--rolling", type=int, default=None, help="engine: words of the previous chunk as prompt")
     args = ap.parse_args()
 
-    model_file = ModelRegistry(Path(tempfile.mkdtemp(prefix="bench-stt-"))).resolve("stt")
+    model_file = ModelRegistry(Path(tempfile.mkdtemp(prefix="bench-stt-"))).resolve("stt", args.model)
+    print(f"model: {model_file.name}")
     opts = {"hotword_style": args.hotword_style}
     if args.rolling is not None:
         opts["rolling_words"] = args.rolling

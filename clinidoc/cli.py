@@ -166,8 +166,10 @@ def transcribe(audio, model, as_json, data_dir):
     """Speech to text on this machine."""
     from clinidoc.speech.engine import FasterWhisperEngine
 
+    from clinidoc.pipeline import _hotwords
+
     engine = FasterWhisperEngine(_registry(data_dir).resolve("stt", model))
-    transcript = engine.transcribe(audio)
+    transcript = engine.transcribe(audio, hotwords=_hotwords(None))  # the same drug hint as `process`
     if as_json:
         click.echo(json.dumps(transcript.model_dump(mode="json", exclude_none=True), indent=2))
     else:

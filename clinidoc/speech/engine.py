@@ -241,7 +241,8 @@ class FasterWhisperEngine:
         if not chunks:
             raise NoSpeech("no speech was found in the recording: check the microphone or the file", file=source)
         model = self._load()
-        language = "en" if model.model.is_multilingual is False else None
+        # clinidoc dictation is English: a multilingual model (base, large-v3) is told so rather than guessing
+        language = "en"
         terms = postprocess.hotword_terms(hotwords)
         hotwords = self._format_hotwords(hotwords)
         segments: list[Segment] = []

