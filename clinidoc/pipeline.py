@@ -199,7 +199,8 @@ def read_images(paths: list[Path], errors: list[InputError], progress) -> ImageF
         except InputError as exc:
             artifact.error = str(exc.args[0]) if exc.args else str(exc)
         if artifact.error:
-            errors.append(InputError(artifact.error, file=path.name))
+            # classify() may already name the file in its message; name it once
+            errors.append(InputError(artifact.error.removeprefix(f"{path.name}: "), file=path.name))
         found.artifacts.append(artifact)
     return found
 

@@ -55,7 +55,7 @@ class StoreLocked(StoreError):
 class WrongPassphrase(StoreError):
     exit_code = 2
 
-    def __init__(self, message: str = "wrong passphrase"):
+    def __init__(self, message: str = "wrong passphrase: nothing was changed; try again (or check CLINIDOC_PASSPHRASE)"):
         super().__init__(message)
 
 
