@@ -2,6 +2,7 @@
 
     python bench/bench_ecg.py [--limit N] [--workers 2] [--no-images] [--save-images DIR]
     python bench/bench_ecg.py --train     (refit resources/ecg/af_logreg.json, with CV figures)
+    python bench/bench_ecg.py --mitdb     (strips of MIT-BIH 100: rate against beat annotations)
 
 Reports AF sensitivity (label A) and specificity (against N, and against every non-A label),
 heart-rate error, and seconds per image. Strips are drawn the way the dev encounters' ecg.png
@@ -126,6 +127,52 @@ def _one(args: tuple[str, str, bool, str | None]) -> dict:
     return out
 
 
+MITDB = ROOT.parent / "shared" / "data" / "ecg" / "mitdb" / "100"
+BEATS = set("NLRBAaJSVrFejnE/fQ?")  # annotation symbols that are beats
+
+
+def _mitdb_one(args: tuple[int, np.ndarray, np.ndarray]) -> dict:
+    """One 10 s strip of MIT-BIH 100 (MLII, resampled 360 -> 300 Hz), drawn like the CinC strips;
+    reference rate from the cardiologists' beat annotations inside the strip."""
+    k, sig, beats_s = args
+    w = sps.resample_poly(sig, 5, 6)
+    sos = sps.butter(2, 0.5, btype="highpass", fs=FS, output="sos")
+    w = sps.sosfiltfilt(sos, w)
+    inside = beats_s[(beats_s >= 0) & (beats_s < len(w) / FS)]
+    ref = float(60 / np.mean(np.diff(inside))) if len(inside) > 2 else float("nan")
+    dpi = (100, 150, 200)[k % 3]
+    im = render(w, dpi=dpi, style=("pink", "red")[k % 2], seed=k)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG" if k % 3 == 1 else "PNG", quality=88)
+    from clinidoc.imaging.ecg import analyse_image
+
+    fi = analyse_image(Image.open(io.BytesIO(buf.getvalue())), source=f"100-{k}")
+    fs_ = ecg_signal.analyse_signal(w, FS, source=Evidence(source=f"100-{k}"))
+    return {"record": f"100@{k * 10}s", "label": "N", "ann_hr": ref, "img_hr": fi.heart_rate_bpm,
+            "sig10_hr": fs_.heart_rate_bpm, "img_rhythm": fi.rhythm, "dpi": dpi}
+
+
+def mitdb(workers: int, limit: int) -> None:
+    """Heart rate from strips of MIT-BIH 100 against its beat annotations (an annotated reference)."""
+    import wfdb
+
+    rec = wfdb.rdrecord(str(MITDB))
+    ann = wfdb.rdann(str(MITDB), "atr")
+    lead = rec.sig_name.index("MLII")
+    x = rec.p_signal[:, lead]
+    fs0 = float(rec.fs)
+    beats = np.array([s for s, sym in zip(ann.sample, ann.symbol) if sym in BEATS]) / fs0
+    n = int(len(x) / fs0 // 10)
+    jobs = [(k, x[int(k * 10 * fs0) : int((k + 1) * 10 * fs0)], beats - k * 10) for k in range(n)][: limit or None]
+    t0 = time.time()
+    with Pool(workers) as pool:
+        rows = pool.map(_mitdb_one, jobs, chunksize=4)
+    print(f"{len(rows)} strips of MIT-BIH 100 (10 s each), {time.time() - t0:.0f} s wall")
+    print("  image :", _hr(rows, "img_hr", "ann_hr"), "(beat annotations)")
+    print("  signal:", _hr(rows, "sig10_hr", "ann_hr"), "(beat annotations)")
+    print("  image rhythms:", dict(zip(*np.unique([r["img_rhythm"] for r in rows], return_counts=True))))
+
+
 def _rates(rows: list[dict], key: str) -> str:
     af = [r for r in rows if r["label"] == "A"]
     n = [r for r in rows if r["label"] == "N"]
@@ -195,6 +242,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-images", action="store_true")
     ap.add_argument("--save-images", default=None)
+    ap.add_argument("--mitdb", action="store_true", help="strips of MIT-BIH 100 against beat annotations")
+    ap.add_argument("--rows", default=None, help="write the per-record rows as JSON here")
     ap.add_argument("--no-neurokit", action="store_true", help="measure the fallback R-peak detector")
     a = ap.parse_args()
     if a.no_neurokit:
@@ -205,6 +254,9 @@ def main() -> None:
     if a.train:
         train()
         return
+    if a.mitdb:
+        mitdb(a.workers, a.limit)
+        return
     todo = labels()[: a.limit or None]
     if a.save_images:
         Path(a.save_images).mkdir(parents=True, exist_ok=True)
@@ -212,6 +264,8 @@ def main() -> None:
     t0 = time.time()
     with Pool(a.workers) as pool:
         rows = pool.map(_one, jobs, chunksize=4)
+    if a.rows:
+        Path(a.rows).write_text(json.dumps(rows, indent=0))
     detector = "fallback detector" if a.no_neurokit else "neurokit2 detector"
     print(f"{len(rows)} CinC 2017 recordings, {time.time() - t0:.0f} s wall, {a.workers} workers, {detector}")
     print("signal, full record :", _rates(rows, "sig_rhythm"))

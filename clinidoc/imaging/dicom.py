@@ -177,37 +177,75 @@ def _has_pixel_data(path: Path) -> bool:
     return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
 
 
-def dicom_pixels(path: str | Path) -> np.ndarray:
-    """First frame as uint8 for display: greyscale (H, W) with modality + VOI LUT / window
-    applied and MONOCHROME1 inverted, or RGB (H, W, 3)."""
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+# Rows x Columns beyond this is refused before decoding: a forged header would otherwise make
+# the decoder allocate gigabytes (PIL's own decompression-bomb limit, doubled).
+MAX_PIXELS = 2 * 89_478_485
 
-    path = Path(path)
-    ds = _read(path, pixels=True)
+
+def _label(ds) -> str:
+    return Path(str(getattr(ds, "filename", "") or "")).name or "DICOM data set"
+
+
+def _window_values(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """0..1 display values for a window (DICOM PS3.3 C.11.2.1.2 and C.11.2.1.3)."""
+    function = function.upper()
+    if function == "SIGMOID":
+        return 1.0 / (1.0 + np.exp(np.clip(-4.0 * (values - center) / max(width, 1e-9), -50, 50)))
+    if function == "LINEAR_EXACT":
+        return np.clip((values - (center - width / 2)) / max(width, 1e-9), 0, 1)
+    width = max(width, 1.0)
+    return np.clip((values - (center - 0.5)) / max(width - 1, 1.0) + 0.5, 0, 1)
+
+
+def _frame(ds, frame: int) -> np.ndarray:
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        raise InputError("DICOM file has no pixel data (nothing to display)", file=path.name)
+        raise InputError("DICOM file has no pixel data (nothing to display)", file=_label(ds))
+    try:
+        rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"malformed DICOM image header ({exc})", file=_label(ds)) from None
+    if rows * cols > MAX_PIXELS:
+        raise InputError(f"DICOM image of {cols} x {rows} pixels is too large to display", file=_label(ds))
+    if not 0 <= frame < frames:
+        raise InputError(f"DICOM image has {frames} frame(s), no frame {frame}", file=_label(ds))
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            arr = ds.pixel_array
-    except Exception as exc:
-        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+            if frames > 1:
+                from pydicom.pixels import pixel_array
+
+                try:  # decode one frame only, not the whole cine loop
+                    return np.asarray(pixel_array(ds, index=frame))
+                except (TypeError, ValueError, AttributeError):
+                    return np.asarray(ds.pixel_array)[frame]
+            return np.asarray(ds.pixel_array)
+    except Exception as exc:  # noqa: BLE001 - each decoder plugin raises its own types
         ts_name = ts.name if ts is not None else "unknown transfer syntax"
-        raise InputError(f"cannot decode DICOM pixel data ({ts_name}: {exc})", file=path.name) from None
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        arr = arr[0]
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+        raise InputError(f"cannot decode DICOM pixel data ({ts_name}: {exc})", file=_label(ds)) from None
+
+
+def _display_array(ds, window: tuple[float, float] | None, frame: int) -> np.ndarray:
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    arr = _frame(ds, frame)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     if arr.ndim == 3:  # colour: the decoder already gives RGB for YBR sources
+        if arr.dtype == np.uint8:
+            return arr
         arr = arr.astype(np.float64)
         lo, hi = float(arr.min()), float(arr.max())
         return np.clip((arr - lo) / max(hi - lo, 1e-9) * 255, 0, 255).astype(np.uint8)
     values = apply_modality_lut(arr, ds).astype(np.float64)
-    if "WindowCenter" in ds and "WindowWidth" in ds:
-        # DICOM PS3.3 C.11.2.1.2 linear window; first of several stored windows is the default
+    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR")
+    if window is not None:
+        out = _window_values(values, float(window[0]), float(window[1]), function)
+    elif "WindowCenter" in ds and "WindowWidth" in ds:
+        # the first of several stored windows is the default (the modality's own choice)
         center = float(np.ravel(ds.WindowCenter)[0])
-        width = max(float(np.ravel(ds.WindowWidth)[0]), 1.0)
-        out = np.clip((values - (center - 0.5)) / max(width - 1, 1.0) + 0.5, 0, 1)
+        width = float(np.ravel(ds.WindowWidth)[0])
+        out = _window_values(values, center, width, function)
     elif "VOILUTSequence" in ds:
         values = apply_voi_lut(values, ds).astype(np.float64)
         lut = np.asarray(ds.VOILUTSequence[0].LUTData, dtype=np.float64)
@@ -217,5 +255,41 @@ def dicom_pixels(path: str | Path) -> np.ndarray:
         lo, hi = (float(v) for v in np.percentile(values, [0.5, 99.5]))
         out = np.clip((values - lo) / max(hi - lo, 1e-9), 0, 1)
     if photometric == "MONOCHROME1":
-        out = 1.0 - out
+        out = 1.0 - out  # MONOCHROME1: the lowest value is white
     return (out * 255).round().astype(np.uint8)
+
+
+def _dataset(ds_or_path):
+    import pydicom
+
+    if isinstance(ds_or_path, pydicom.Dataset):
+        return ds_or_path
+    return _read(Path(ds_or_path), pixels=True)
+
+
+def dicom_pixels(path, *, window: tuple[float, float] | None = None, frame: int = 0) -> np.ndarray:
+    """One frame as uint8 for display: greyscale (H, W) with the modality LUT, then the window
+    (`window=(center, width)` overrides the stored one; VOI LUT Function LINEAR, LINEAR_EXACT or
+    SIGMOID is honoured) or the VOI LUT, and MONOCHROME1 inverted; or RGB (H, W, 3).
+    Takes a path or a pydicom Dataset; InputError when there are no pixels or they cannot be
+    decoded (the message names the transfer syntax)."""
+    return _display_array(_dataset(path), window, frame)
+
+
+def display_image(ds_or_path, window: tuple[float, float] | None = None, *, frame: int = 0):
+    """The image as a PIL Image ("L" or "RGB"), windowed for display as in `dicom_pixels`."""
+    from PIL import Image
+
+    arr = dicom_pixels(ds_or_path, window=window, frame=frame)
+    return Image.fromarray(arr, mode="RGB" if arr.ndim == 3 else "L")
+
+
+def thumbnail(ds_or_path, size: int = 256, *, window: tuple[float, float] | None = None):
+    """A display image whose longer side is at most `size` pixels, aspect ratio kept."""
+    from PIL import Image
+
+    if size < 1:
+        raise ValueError("thumbnail size must be at least 1 pixel")
+    im = display_image(ds_or_path, window)
+    im.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return im

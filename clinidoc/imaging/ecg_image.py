@@ -4,12 +4,14 @@ Steps: dark low-saturation pixels are ink (grid lines are coloured, or, when gre
 rows/columns and are dropped); the pixel scale comes from the grid period (autocorrelation of the
 grid's column/row profile, 1 mm minor squares); trace rows are found from the ink-per-row profile
 and the longest, most gap-free one (the lowest among equals: the rhythm strip) is followed column
-by column; the calibration pulse at its left is cut off, and the trace is converted at 25 mm/s
+by column (ink connected to it may leave the row's band: tall QRS complexes are not clipped);
+the calibration pulse at its left is cut off, and the trace is converted at 25 mm/s
 and 10 mm/mV and resampled to FS Hz.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -191,7 +193,32 @@ def _best_strip(ink: np.ndarray, px_mm: float) -> tuple[np.ndarray, tuple[int, i
         return None
     top = max(f[0] for f in found)
     _, yb, y0, y1, x0, x1 = max((f for f in found if f[0] >= 0.85 * top), key=lambda f: f[1])
-    return ink[y0:y1, x0:x1], (x0, y0, x1, y1), float(yb - y0)
+    return _extend_band(ink, px_mm, yb, y0, y1, x0, x1)
+
+
+def _extend_band(
+    ink: np.ndarray, px_mm: float, yb: int, y0: int, y1: int, x0: int, x1: int
+) -> tuple[np.ndarray, tuple[int, int, int, int], float]:
+    """Let tall complexes out of the band: a QRS of 2-3 mV reaches past the band cut half-way to
+    the next text line or lead, and a clipped R peak is a flat top the beat detector misses.
+    Outside the band only ink connected to the trace (touching the baseline's neighbourhood)
+    is kept, up to 40 mm from the baseline; text and other leads stay out."""
+    h = ink.shape[0]
+    e0, e1 = int(max(0, yb - 40 * px_mm)), int(min(h, yb + 40 * px_mm + 1))
+    if e0 >= y0 and e1 <= y1:
+        return ink[y0:y1, x0:x1], (x0, y0, x1, y1), float(yb - y0)
+    region = ink[e0:e1, x0:x1]
+    labels, _ = ndimage.label(region, structure=np.ones((3, 3), dtype=bool))
+    core0, core1 = int(max(0, yb - 3 * px_mm - e0)), int(min(e1, yb + 3 * px_mm + 1) - e0)
+    keep = np.unique(labels[core0:core1])
+    keep = keep[keep > 0]
+    ext = np.isin(labels, keep)
+    ext[y0 - e0 : y1 - e0] = region[y0 - e0 : y1 - e0]  # inside the band: all ink, as before
+    rows = np.flatnonzero(ext.any(axis=1))
+    if len(rows) == 0:
+        return ink[y0:y1, x0:x1], (x0, y0, x1, y1), float(yb - y0)
+    n0, n1 = min(y0 - e0, int(rows[0])), max(y1 - e0, int(rows[-1]) + 1)
+    return ext[n0:n1], (x0, e0 + n0, x1, e0 + n1), float(yb - e0 - n0)
 
 
 def _runs(col: np.ndarray) -> list[tuple[int, int]]:
@@ -295,7 +322,14 @@ def digitise_detail(image: Image.Image | np.ndarray) -> Digitised | None:
             px_mm, scale_from = pulse_h / 10.0, "pulse"
         else:
             px_mm, scale_from = guess, "assumed"
-    tall = mask[:, start:].sum(axis=0) > 12 * px_mm
+    # a grid line caught as trace is a tall column of ink the trace around it does not cross;
+    # a steep QRS stroke is as tall, but the trace's own rise and fall explain it
+    counts = mask[:, start:].sum(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows in untraced stretches
+        yw = np.lib.stride_tricks.sliding_window_view(np.pad(ys[start:], 2, constant_values=np.nan), 5)
+        span = np.nan_to_num(np.nanmax(yw, axis=1) - np.nanmin(yw, axis=1)) if len(yw) else np.zeros(0)
+    tall = (counts > 12 * px_mm) & (counts > span + 4 * px_mm)
     ys = ys[start:]
     xs = np.arange(x0 + start, x0 + start + len(ys), dtype=float)
     good = np.isfinite(ys)

@@ -2,8 +2,9 @@
 
 The rhythm rule is a tiny logistic regression over RR-irregularity and P-wave features
 (weights in resources/ecg/af_logreg.json, fitted on CinC 2017 by bench/bench_ecg.py --train);
-R peaks come from neurokit2's detector (snapped, pruned and searched back); intervals are
-measured on the median beat.
+R peaks come from neurokit2's detector with a 200 ms refractory (snapped to the QRS, T waves
+pruned, long gaps searched again above the local baseline); intervals are measured on the
+median beat.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def _peaks_once(cleaned: np.ndarray, fs: float) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            _, info = nk.ecg_peaks(cleaned, sampling_rate=round(fs), method="neurokit")
+            # neurokit's default 300 ms refractory drops every beat that follows another within
+            # 300 ms: AF at 150-200/min loses a beat in four. 200 ms (300/min) is the physical limit
+            _, info = nk.ecg_peaks(cleaned, sampling_rate=round(fs), method="neurokit", mindelay=0.2)
         except Exception:  # noqa: BLE001 - neurokit raises assorted errors on flat or short input
             return np.array([], dtype=int)
     return np.asarray(info["ECG_R_Peaks"], dtype=int)
@@ -106,6 +109,7 @@ def _refine(cleaned: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarray:
     keep_a = np.asarray(keep, dtype=int)
     if len(keep_a) >= 4:
         keep_a = _drop_small_early(cleaned, keep_a, sign)
+        keep_a = _drop_close_waves(cleaned, keep_a, sign, fs)
         keep_a = _search_back(cleaned, keep_a, sign, fs)
     return keep_a
 
@@ -129,29 +133,69 @@ def _drop_small_early(cleaned: np.ndarray, peaks: np.ndarray, sign: float) -> np
     return peaks[keep]
 
 
-def _search_back(cleaned: np.ndarray, peaks: np.ndarray, sign: float, fs: float) -> np.ndarray:
-    """Look again in long gaps (and before the first / after the last beat) for a missed QRS:
-    as tall as half the usual R and as steep as half the usual upstroke (a T wave is not)."""
+def _drop_close_waves(cleaned: np.ndarray, peaks: np.ndarray, sign: float, fs: float) -> np.ndarray:
+    """A detection 200-360 ms after the previous beat is a T wave (or a bump of noise) unless it
+    is a QRS in its own right: as steep as half the usual upstroke and, above the local
+    baseline, as tall as half the usual R. (Fast AF puts real beats this close; the detector's
+    refractory is 200 ms so they are not lost, and this check keeps the T waves out.)"""
     if len(peaks) < 4:
         return peaks
-    med_amp = float(np.median(sign * cleaned[peaks]))
+    q = sign * _qrs_level(cleaned, fs)
+    med_amp = float(np.median(q[peaks]))
+    slopes = np.array([_slope(cleaned, p, fs) for p in peaks])
+    med_slope = float(np.median(slopes))
+    keep = np.ones(len(peaks), dtype=bool)
+    last = peaks[0]
+    for i in range(1, len(peaks)):
+        if peaks[i] - last < 0.36 * fs and (slopes[i] < 0.5 * med_slope or q[peaks[i]] < 0.5 * med_amp):
+            keep[i] = False
+            continue
+        last = peaks[i]
+    return peaks[keep]
+
+
+def _qrs_level(cleaned: np.ndarray, fs: float) -> np.ndarray:
+    """The lead with its slow components (baseline wander, motion swings, broad T waves) taken
+    out: minus a running median over 0.2 s, which a 60-100 ms QRS outlasts only at its peak."""
+    k = max(3, int(0.2 * fs) | 1)
+    return cleaned - ndimage.median_filter(cleaned, size=k, mode="nearest")
+
+
+def _search_back(cleaned: np.ndarray, peaks: np.ndarray, sign: float, fs: float) -> np.ndarray:
+    """Look again in long gaps (and before the first / after the last beat) for a missed QRS:
+    as tall as half the usual R and as steep as half the usual upstroke (a T wave is not).
+
+    Heights are read above the local baseline (`_qrs_level`): a beat riding a motion swing sits
+    far below the usual R in the 0.5 Hz-filtered lead although its own spike is as tall, and the
+    swing itself is the highest point of the gap. A gap may hide several beats: it is searched
+    again until nothing more is found.
+    """
+    if len(peaks) < 4:
+        return peaks
+    q = sign * _qrs_level(cleaned, fs)
+    med_amp = float(np.median(q[peaks]))
     med_slope = float(np.median([_slope(cleaned, p, fs) for p in peaks]))
     med_rr = float(np.median(np.diff(peaks)))
-    guard = int(0.3 * fs)
-    bounds = [(-med_rr, peaks[0])] + list(itertools.pairwise(peaks)) + [(peaks[-1], len(cleaned) - 1 + med_rr)]
-    added = []
-    for a, b in bounds:
-        if b - a < 1.5 * med_rr:
-            continue
-        lo, hi = int(max(a + guard, int(0.04 * fs))), int(min(b - guard, len(cleaned) - int(0.04 * fs)))
-        if hi - lo < 3:
-            continue
-        i = lo + int(np.argmax(sign * cleaned[lo:hi]))
-        if i in (lo, hi - 1):
-            continue  # rising into the window edge: part of a neighbour, not a peak
-        if sign * cleaned[i] >= 0.5 * med_amp and _slope(cleaned, i, fs) >= 0.5 * med_slope:
-            added.append(i)
-    return np.sort(np.r_[peaks, np.asarray(added, dtype=int)]) if added else peaks
+    # keep clear of the neighbours' QRS-T; at fast rates 300 ms would leave no room to look
+    guard = int(max(0.2 * fs, min(0.3 * fs, 0.5 * med_rr)))
+    for _ in range(4):
+        bounds = [(-med_rr, peaks[0])] + list(itertools.pairwise(peaks)) + [(peaks[-1], len(cleaned) - 1 + med_rr)]
+        added = []
+        for a, b in bounds:
+            if b - a < 1.5 * med_rr:
+                continue
+            lo, hi = int(max(a + guard, int(0.04 * fs))), int(min(b - guard, len(cleaned) - int(0.04 * fs)))
+            if hi - lo < 3:
+                continue
+            i = lo + int(np.argmax(q[lo:hi]))
+            if i in (lo, hi - 1):
+                continue  # rising into the window edge: part of a neighbour, not a peak
+            if q[i] >= 0.5 * med_amp and _slope(cleaned, i, fs) >= 0.5 * med_slope:
+                added.append(i)
+        if not added:
+            break
+        peaks = np.sort(np.r_[peaks, np.asarray(added, dtype=int)])
+    return peaks
 
 
 def r_peaks(sig_mv: np.ndarray, fs: float, *, cleaned: np.ndarray | None = None) -> np.ndarray:

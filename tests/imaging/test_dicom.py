@@ -9,7 +9,14 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from clinidoc.errors import InputError
-from clinidoc.imaging.dicom import dicom_pixels, is_dicom, normalise_person_name, read_dicom
+from clinidoc.imaging.dicom import (
+    dicom_pixels,
+    display_image,
+    is_dicom,
+    normalise_person_name,
+    read_dicom,
+    thumbnail,
+)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 J2K = sorted((DATA / "dicom").glob("*.dcm"))
@@ -104,3 +111,116 @@ def test_not_dicom_raises(tmp_path: Path) -> None:
     path.write_bytes(b"\x00" * 128 + b"DICM" + b"\x01\x02" * 300)
     with pytest.raises(InputError, match="not a valid DICOM"):
         read_dicom(path)
+
+
+# ---------------------------------------------------------------- display API (thumbnails, windows)
+
+
+@needs_data
+@pytest.mark.parametrize("path", J2K, ids=[p.name for p in J2K])
+def test_display_image_of_real_radiograph_is_windowed_and_inverted(path: Path) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    assert ds.PhotometricInterpretation == "MONOCHROME1" and "WindowCenter" in ds
+    im = display_image(path)
+    assert im.mode == "L" and im.size == (ds.Columns, ds.Rows)
+    # the stored window, by hand (PS3.3 C.11.2.1.2), then inverted: MONOCHROME1 shows low values white
+    c, w = float(ds.WindowCenter), float(ds.WindowWidth)
+    raw = ds.pixel_array.astype(float) * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
+    want = 255 - np.round(np.clip((raw - (c - 0.5)) / (w - 1) + 0.5, 0, 1) * 255)
+    assert np.abs(np.asarray(im, dtype=float) - want).max() <= 1
+    # the same data set read as MONOCHROME2 is the negative
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    assert np.abs(np.asarray(display_image(ds), dtype=int) + np.asarray(im, dtype=int) - 255).max() <= 1
+
+
+@needs_data
+@pytest.mark.parametrize("path", J2K, ids=[p.name for p in J2K])
+def test_thumbnail_of_real_radiograph(path: Path) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    th = thumbnail(path, size=256)
+    assert max(th.size) == 256
+    assert th.size[0] / th.size[1] == pytest.approx(ds.Columns / ds.Rows, rel=0.01)
+    full = display_image(path).resize(th.size)
+    # a thumbnail of the same picture, not of noise or a flat field
+    assert np.corrcoef(np.ravel(full), np.ravel(th))[0, 1] > 0.95
+    assert thumbnail(path, size=64).size[0] <= 64
+
+
+def test_explicit_window_overrides_the_stored_one() -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    px = np.asarray(display_image(ds, window=(40, 80)))
+    assert (px[hu > 80] == 255).all() and (px[hu < 0] == 0).all()
+    wide = np.asarray(display_image(ds, window=(40, 4000)))
+    assert wide.max() < 255 and wide.min() > 0  # nothing saturates in a 4000 HU window
+    assert dicom_pixels(ds, window=(40, 80)).tolist() == px.tolist()
+
+
+def test_sigmoid_voi_function() -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.WindowCenter, ds.WindowWidth, ds.VOILUTFunction = 40, 400, "SIGMOID"
+    hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    px = np.asarray(display_image(ds), dtype=float)
+    want = 255 / (1 + np.exp(-4 * (hu - 40) / 400))
+    assert np.abs(px - want).max() <= 1
+
+
+@pytest.mark.parametrize(
+    "compressed,plain",
+    [
+        ("MR_small_RLE.dcm", "MR_small.dcm"),
+        ("MR_small_jpeg_ls_lossless.dcm", "MR_small.dcm"),
+        ("MR_small_jp2klossless.dcm", "MR_small.dcm"),
+        ("MR_small_bigendian.dcm", "MR_small.dcm"),
+    ],
+)
+def test_lossless_transfer_syntaxes_decode_to_the_same_picture(compressed: str, plain: str) -> None:
+    a, b = dicom_pixels(get_testdata_file(compressed)), dicom_pixels(get_testdata_file(plain))
+    assert a.shape == b.shape and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["SC_rgb_jpeg_dcmtk.dcm", "JPGExtended.dcm", "JPEG2000.dcm", "examples_jpeg2k.dcm"])
+def test_lossy_transfer_syntaxes_decode(name: str) -> None:
+    im = display_image(get_testdata_file(name))
+    arr = np.asarray(im)
+    assert arr.size > 0 and arr.std() > 5
+
+
+def test_multiframe_frame_choice() -> None:
+    path = get_testdata_file("SC_rgb_rle_2frame.dcm")
+    f0, f1 = dicom_pixels(path, frame=0), dicom_pixels(path, frame=1)
+    assert f0.shape == f1.shape == (100, 100, 3) and not np.array_equal(f0, f1)
+    with pytest.raises(InputError, match="no frame 2"):
+        dicom_pixels(path, frame=2)
+
+
+def test_undecodable_pixels_name_the_transfer_syntax() -> None:
+    # JPEG-lossy.dcm: 12-bit JPEG Extended with a broken scan header, no decoder accepts it
+    with pytest.raises(InputError, match="cannot decode DICOM pixel data \\(JPEG Extended") as exc:
+        thumbnail(get_testdata_file("JPEG-lossy.dcm"))
+    assert exc.value.file == "JPEG-lossy.dcm"
+
+
+def test_forged_huge_dimensions_are_refused_before_decoding(tmp_path: Path) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.Rows, ds.Columns = 60000, 60000
+    path = tmp_path / "bomb.dcm"
+    ds.save_as(path)
+    with pytest.raises(InputError, match="too large to display") as exc:
+        display_image(path)
+    assert exc.value.file == "bomb.dcm"
+
+
+def test_thumbnail_without_pixels() -> None:
+    with pytest.raises(InputError, match="no pixel data"):
+        thumbnail(get_testdata_file("rtplan.dcm"))

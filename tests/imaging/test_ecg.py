@@ -182,3 +182,62 @@ def test_dicom_without_waveform_does_not_crash():
     # a CT slice: no waveform; read as an image, finds no ECG trace worth reading
     f = analyse_file(get_testdata_file("CT_small.dcm"))
     assert f.rhythm == "indeterminate"
+
+
+# ------------------------------------------------- R peaks: fast AF and beats riding motion swings
+
+FS_SYN = 300.0
+
+
+def _synthetic(beats_s: np.ndarray, seconds: float, *, p_wave: bool = False, seed: int = 0) -> np.ndarray:
+    """A lead in mV: a 1 mV narrow R (sigma 10 ms) at each beat, a 0.3 mV broad T 250 ms later
+    (sigma 40 ms, only where the next beat leaves room), optionally a 0.12 mV P wave 160 ms
+    before, and a little noise."""
+    t = np.arange(int(seconds * FS_SYN)) / FS_SYN
+    x = np.random.default_rng(seed).normal(0, 0.01, len(t))
+    for i, b in enumerate(beats_s):
+        x += np.exp(-0.5 * ((t - b) / 0.010) ** 2)
+        nxt = beats_s[i + 1] if i + 1 < len(beats_s) else np.inf
+        if nxt - b > 0.4:
+            x += 0.3 * np.exp(-0.5 * ((t - b - 0.25) / 0.040) ** 2)
+        if p_wave:
+            x += 0.12 * np.exp(-0.5 * ((t - b + 0.16) / 0.025) ** 2)
+    return x
+
+
+def _matched(found: np.ndarray, true_s: np.ndarray, tol_s: float = 0.03) -> int:
+    return sum(1 for b in true_s if np.min(np.abs(found / FS_SYN - b)) <= tol_s)
+
+
+def test_fast_af_beats_closer_than_300_ms_are_found():
+    # 12 s of irregular RR between 220 and 520 ms (about 160/min): a 300 ms refractory loses some
+    rng = np.random.default_rng(7)
+    beats = np.cumsum(rng.uniform(0.22, 0.52, 40)) + 0.5
+    beats = beats[beats < 11.5]
+    assert (np.diff(beats) < 0.3).sum() >= 5  # the case under test is really there
+    peaks = ecg_signal.r_peaks(_synthetic(beats, 12.0), FS_SYN)
+    inner = beats[(beats > 0.2) & (beats < 11.8)]
+    assert _matched(peaks, inner) >= len(inner) - 1
+    assert len(peaks) <= len(inner) + 1  # and no T waves or doubles counted
+
+
+def test_t_waves_200_to_360_ms_after_r_are_not_beats():
+    beats = np.arange(0.6, 11.5, 0.85)  # 71/min, a T wave 250 ms after each R
+    x = _synthetic(beats, 12.0, p_wave=True)
+    x += 0.15 * np.sin(2 * np.pi * 0.3 * np.arange(len(x)) / FS_SYN)  # slow wander
+    f = analyse_signal(x, FS_SYN, source=Evidence(source="syn"))
+    assert f.heart_rate_bpm == pytest.approx(60 / 0.85, abs=1)
+    assert f.rhythm == "sinus_rhythm"
+
+
+def test_beat_on_a_motion_swing_is_not_lost():
+    # regular 75/min; a 2.5 mV, 0.7 s motion swing buries one beat in the 0.5 Hz-filtered lead
+    beats = np.arange(0.5, 11.6, 0.8)
+    x = _synthetic(beats, 12.0)
+    t = np.arange(len(x)) / FS_SYN
+    centre = beats[6]
+    x -= 2.5 * np.exp(-0.5 * ((t - centre + 0.05) / 0.15) ** 2)
+    peaks = ecg_signal.r_peaks(x, FS_SYN)
+    assert np.min(np.abs(peaks / FS_SYN - centre)) <= 0.03
+    f = analyse_signal(x, FS_SYN, source=Evidence(source="syn"))
+    assert f.heart_rate_bpm == pytest.approx(75, abs=1)

@@ -129,3 +129,47 @@ def test_blank_and_tiny_images_give_no_trace():
     assert len(ecg_image.digitise(Image.new("RGB", (800, 300), "white"))[0]) == 0
     assert len(ecg_image.digitise(Image.new("L", (5, 5), 0))[0]) == 0
     assert len(ecg_image.digitise(np.full((50, 60, 3), 255, dtype=np.uint8))[0]) == 0
+
+
+def _strip(sig_mv: np.ndarray, fs: float, dpi: int = 150) -> Image.Image:
+    """A paper strip like the dev ones: two header text lines, a 1 mm pink grid with 5 mm lines,
+    the trace at 25 mm/s and 10 mm/mV with its baseline 25 mm below the grid's top."""
+    from PIL import ImageDraw, ImageFont
+
+    ppm = dpi / 25.4
+    w_mm, top_mm = 12 + len(sig_mv) / fs * 25 + 4, 14.0
+    im = Image.new("RGB", (int(w_mm * ppm), int(62 * ppm)), (253, 252, 252))
+    d = ImageDraw.Draw(im)
+    for k in range(int(w_mm) + 1):
+        d.line([(k * ppm, top_mm * ppm), (k * ppm, (top_mm + 45) * ppm)],
+               fill=(235, 140, 140) if k % 5 == 0 else (245, 205, 205))
+    for k in range(46):
+        d.line([(0, (top_mm + k) * ppm), (im.width, (top_mm + k) * ppm)],
+               fill=(235, 140, 140) if k % 5 == 0 else (245, 205, 205))
+    font = ImageFont.load_default(size=int(3.2 * ppm))
+    d.text((4 * ppm, 2 * ppm), "Test Patient 00001    MRN 40000001", fill=(0, 0, 0), font=font)
+    d.text((4 * ppm, 7.5 * ppm), "Lead I    25 mm/s    10 mm/mV", fill=(20, 20, 20), font=font)
+    base = (top_mm + 25) * ppm
+    t = np.arange(len(sig_mv)) / fs
+    pts = list(zip((12 * ppm + t * 25 * ppm).tolist(), (base - sig_mv * 10 * ppm).tolist()))
+    d.line(pts, fill=(0, 0, 0), width=max(1, round(0.25 * ppm)), joint="curve")
+    return im
+
+
+@pytest.mark.parametrize("dpi", [100, 150])
+def test_tall_complexes_are_not_clipped_at_the_band_edge(dpi):
+    # 2.8 mV R waves reach 28 mm above the baseline, past half-way to the header text; a band cut
+    # there turned them into flat tops that the beat detector missed
+    fs = 300.0
+    t = np.arange(int(10 * fs)) / fs
+    beats = np.arange(0.4, 9.8, 0.55)  # 109/min
+    sig = sum(2.8 * np.exp(-0.5 * ((t - b) / 0.012) ** 2) + 0.3 * np.exp(-0.5 * ((t - b - 0.22) / 0.04) ** 2)
+              + 0.1 * np.exp(-0.5 * ((t - b + 0.15) / 0.02) ** 2) for b in beats)
+    d = ecg_image.digitise_detail(_strip(sig, fs, dpi))
+    assert d is not None and d.reliable
+    peak_mv = np.percentile(d.signal_mv - np.median(d.signal_mv), 99.9)
+    assert peak_mv == pytest.approx(2.8, abs=0.35)
+    from clinidoc.imaging.ecg import analyse_image
+
+    f = analyse_image(_strip(sig, fs, dpi), source="tall.png")
+    assert f.heart_rate_bpm == pytest.approx(60 / 0.55, abs=2)
