@@ -1,5 +1,11 @@
 """Diagnoses from the assessment: split into problems, drop qualifiers and negated or past
-mentions, code each with the ICD-10-CM synonym table or, failing that, a fuzzy search."""
+mentions, code each with the ICD-10-CM synonym table or, failing that, a fuzzy search.
+
+A labelled clinician-patient conversation has no assessment section: there the problems are those the
+clinician names as the patient's own ("for your first problem, your heart failure", "I think you have
+carpal tunnel syndrome", "your depression's stable"), coded with the synonym table only (no fuzzy
+search on conversational text); questions, the patient's own words, family history, negated and past
+mentions are not coded. An assessment the clinician dictates into the conversation is used as well."""
 
 from __future__ import annotations
 
@@ -23,7 +29,10 @@ _NEG_BEFORE = re.compile(
 )
 _NEG_AFTER = re.compile(r"^\s*(?:was |has been |is |now )?(?:ruled out|resolved|excluded|unlikely|negative)\b")
 # cues whose scope runs to the end of the sentence ("denies chest pain, dyspnea, or syncope")
-_NEG_SENTENCE = re.compile(r"\b(?:denies|denied|negative for|no evidence of|ruled out for)\b")
+_NEG_SENTENCE = re.compile(
+    r"\b(?:denies|denied|negative for|no evidence of|ruled out for|differential(?: diagnosis)? (?:includes|of|is)|"
+    r"possible (?:causes|etiologies)|potential (?:causes|etiologies)|such as)\b"
+)
 # words that describe a problem rather than name one: a clause of only these is a qualifier
 _QUALIFIERS = frozenset(
     """right left bilateral upper lower middle lobe lobes base bases side sided anterior posterior
@@ -131,14 +140,8 @@ def _more_specific(words: list[str], i: int, j: int, lo: int, hi: int, code: str
 
 
 def extract_diagnoses(assessment_text: str, transcript: Transcript | None = None) -> list[Diagnosis]:
-    """Coded diagnoses from an assessment (or a whole dictation holding "Assessment: ...")."""
-    text = assessment_text or ""
-    if not text.strip() and transcript is not None and transcript.text:
-        # no assessment section was found (ASR punctuation): the transcript's own "assessment, ..."
-        # part when it has one; a dictation without any assessment header codes nothing
-        part, start = _assessment_part(transcript.text)
-        text = part if start else ""
-    section, _ = _assessment_part(text)
+    """Coded diagnoses from an assessment (or a whole dictation holding "Assessment: ..."); for a
+    clinician-patient conversation, the problems the clinician names as the patient's own."""
     times = _WordTimes(transcript)
     found: list[Diagnosis] = []
     codes: set[str] = set()
@@ -148,6 +151,34 @@ def extract_diagnoses(assessment_text: str, transcript: Transcript | None = None
             codes.add(code)
             found.append(Diagnosis(text=label, icd10=code, evidence=[_evidence(raw, words, times)]))
 
+    turns = clinician_turns(transcript)
+    if turns is not None:
+        # a conversation: the section split of the joined text finds "plan" anywhere, so ignore it;
+        # an assessment the clinician dictates into the recording still counts
+        said = "\n".join(turns)
+        header = None
+        for header in _DICTATED_HEADER.finditer(said):
+            pass  # the last one
+        if header is not None:
+            p = _PLAN.search(said, header.end())
+            _code_assessment(said[header.end() : p.start() if p else len(said)], add)
+        for turn in turns:
+            _code_conversation_turn(turn, add)
+        return found
+
+    text = assessment_text or ""
+    if not text.strip() and transcript is not None and transcript.text:
+        # no assessment section was found (ASR punctuation): the transcript's own "assessment, ..."
+        # part when it has one; a dictation without any assessment header codes nothing
+        part, start = _assessment_part(transcript.text)
+        text = part if start else ""
+    section, _ = _assessment_part(text)
+    _code_assessment(section, add)
+    return found
+
+
+def _code_assessment(section: str, add) -> None:
+    """Every current, non-negated problem of an assessment section, clause by clause."""
     for sentence, _ in _split(section, _SENTENCE):
         negated_rest = False
         clauses = []
@@ -196,4 +227,86 @@ def extract_diagnoses(assessment_text: str, transcript: Transcript | None = None
                     hits = icd10.search(" ".join(pw), limit=1)
                     if hits and hits[0][2] >= _FUZZY_MIN:
                         add(hits[0][0], " ".join(pw), " ".join(pw), pw)
-    return found
+
+
+# ---------------------------------------------------------------- conversations
+# In a visit conversation nobody says "Assessment:"; the clinician names the problems as the patient's
+# own while discussing them ("for your first problem, your congestive heart failure ...", "I think you
+# have carpal tunnel syndrome", "your depression's stable"). Everything else that names a condition
+# (questions, review of systems, family history, "any chest pain?") is not a diagnosis.
+_CLINICIANS = frozenset({"doctor", "dr", "physician", "clinician", "provider", "np", "pa", "nurse practitioner"})
+_FRAME_BEFORE = re.compile(
+    r"\b(?:problem|issue|condition|diagnosis|diagnosed|diagnose|for your|for the|for his|for her|regarding|"
+    r"regards to|terms of|as far as|as for|you have|you ve got|you do have|you still have|he has|she has|"
+    r"consistent with|suggestive of|likely|i think|i believe|looks like|sounds like|it s|this is|that s|"
+    r"due to|secondary to|from a|from an|from your|manage|managing|treat|treating|control|controlling|"
+    r"monitor|monitoring|have some|exacerbation|recurrence|flare|impression|assessment)\b"
+)
+# "assessment and plan." dictated into a conversation; "impression is ..." there is usually an imaging report's
+_DICTATED_HEADER = re.compile(r"\bassessment(?:\s+and\s+plan)?\b\s*[:,.\-]", re.IGNORECASE)
+_FRAME_GAP = 3  # words allowed between the cue and the problem ("problem, um, your ...")
+# "your depression's stable", "your blood pressure is out of control": a status said right after
+_FRAME_AFTER = re.compile(
+    r"^(?:is |has been |seems |looks |appears |was |seem |)(?:to be )?(?:well |very |pretty |really |fairly |"
+    r"under |out of |not |)(?:stable|controlled|control|better|worse|improved|improving|worsening|"
+    r"elevated|doing)\b"
+)
+_STANDPOINT = re.compile(r"^(?:standpoint|perspective|wise)\b")
+# someone else's problem, a risk or test rather than a condition, a question, or the clinician saying no
+_NOT_THEIRS = re.compile(
+    r"\b(?:family|mother|mom|father|dad|brother|sister|grandmother|grandfather|grandma|grandpa|wife|husband|"
+    r"son|daughter|aunt|uncle|cousin|friend|risk|risks|prevent|preventing|screen|screening|if|any|concern|"
+    r"concerned|worried|worry|signs|symptoms|or|\w*n t|not|never|no|nothing|unlikely|doubt|do you|did you|does|"
+    r"have you|are you)\b"
+)
+_NOT_AFTER = re.compile(r"^(?:vaccine|vaccination|shot|screening|test|testing|medication|medicine|doctor|specialist)\b")
+_TAG_QUESTION = re.compile(
+    r"\b(?:okay|ok|right|alright|all right|yeah|correct|sound good|sounds good|make sense|you know|fair|"
+    r"is that okay|is that all right|alright)\s*[,.]?\s*\?\s*$", re.IGNORECASE)
+_YOUR_PROBLEM = re.compile(r"\b(?:terms of|regards to|regarding|for|as for|as far as|about|with) your$")
+_TURN_SENTENCE = re.compile(r"[^.?!]+[.?!]?")
+
+
+def clinician_turns(transcript: Transcript | None) -> list[str] | None:
+    """What the clinician said, turn by turn, when the transcript is a labelled conversation; else None."""
+    if transcript is None:
+        return None
+    speakers = {(s.speaker or "").lower() for s in transcript.segments if s.speaker}
+    if not speakers or not speakers & _CLINICIANS or len(speakers) < 2:
+        return None
+    return [s.text for s in transcript.segments if (s.speaker or "").lower() in _CLINICIANS]
+
+
+def _framed(words: list[str], i: int, j: int) -> bool:
+    before = " ".join(words[max(0, i - 8) : i])
+    last = None
+    for last in _FRAME_BEFORE.finditer(before):
+        pass
+    if last is not None and len(before[last.end() :].split()) <= _FRAME_GAP:
+        return True
+    after = " ".join(words[j : j + 6])
+    prev = words[i - 1] if i else ""
+    if prev in ("your", "his", "her") and _FRAME_AFTER.search(after):
+        return True
+    return prev in ("a", "an") and i >= 2 and words[i - 2] == "from" and bool(_STANDPOINT.search(after))
+
+
+def _code_conversation_turn(turn: str, add) -> None:
+    for m in _TURN_SENTENCE.finditer(turn):
+        sentence = m.group(0)
+        # a question asks rather than finds ("any chest pain?"), unless it only checks in ("..., okay?")
+        # or opens on the patient's own problem ("in terms of your high blood pressure, do you ...?")
+        question = sentence.rstrip().endswith("?") and not _TAG_QUESTION.search(sentence)
+        toks = icd10.tokens(sentence)
+        words = [t[0] for t in toks]
+        for i, j, syn in icd10.find_synonyms(words):
+            if question and not _YOUR_PROBLEM.search(" ".join(words[max(0, i - 4) : i])):
+                continue
+            if not _framed(words, i, j):
+                continue
+            before = " ".join(words[max(0, i - 6) : i])
+            after = " ".join(words[j:])
+            if _NEG_BEFORE.search(before) or _NOT_THEIRS.search(before) or _NEG_AFTER.search(after) \
+                    or _NOT_AFTER.search(after):
+                continue
+            add(syn.code, syn.label, sentence[toks[i][1] : toks[j - 1][2]], words[i:j])

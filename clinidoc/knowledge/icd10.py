@@ -99,6 +99,10 @@ def synonyms() -> dict[str, Synonym]:
         for row in csv.DictReader(fh):
             p = normalise_phrase(row["phrase"])
             out[p] = Synonym(p, row["code"].strip(), (row.get("label") or row["phrase"]).strip())
+    # plurals of the last word ("kidney stones", "migraines") name the same problem
+    for p, syn in list(out.items()):
+        if not p.endswith("s") and not p[-1].isdigit() and p + "s" not in out:
+            out[p + "s"] = Synonym(p + "s", syn.code, syn.label)
     return out
 
 
@@ -202,3 +206,31 @@ def search(text: str, limit: int = 5) -> list[tuple[str, str, float]]:
             seen.add(r[0])
             out.append(r)
     return out[:limit]
+
+
+_SIDES = frozenset({"left", "right", "bilateral"})
+
+
+def candidates(phrase: str, first: str | None = None, k: int = 5) -> list[tuple[str, str]]:
+    """Up to `k` billable codes that could code `phrase`, as (code, description): `first` (the
+    deterministic choice) leads, then search() results; a header code is replaced by its billable
+    children, so every candidate can be billed."""
+    out: list[str] = []
+
+    def put(code: str) -> None:
+        for c in billable_children(code, limit=k):
+            if c not in out and len(out) < k:
+                out.append(c)
+
+    if first:
+        put(first)
+    for code, _, _ in search(phrase, limit=k * 2):
+        put(code)
+    return [(c, cm.get_description(c)) for c in out]
+
+
+def adds_laterality(code: str, phrase: str) -> bool:
+    """The code's description names a side (left/right/bilateral) the phrase never said."""
+    desc = set(normalise_phrase(description(code) or "").split())
+    said = set(normalise_phrase(phrase).split())
+    return bool(desc & _SIDES) and not (desc & _SIDES & said)

@@ -83,3 +83,60 @@ def test_asr_style_headers_and_negation_scope():
 def test_qualifier_after_problem_makes_it_specific():
     assert codes("Assessment: type 2 diabetes, uncontrolled, and obesity.") == ["E11.65", "E66.9"]
     assert codes("Assessment: type 2 diabetes, obesity, uncontrolled.") == ["E11.9", "E66.9"]
+
+
+def test_a_differential_list_is_not_a_set_of_diagnoses():
+    assert codes("Assessment: chest pain. Possible etiologies such as GERD, dyspepsia, or anxiety.") == ["R07.9"]
+    assert codes("Assessment: chest pain. Differential includes asthma, pneumonia.") == ["R07.9"]
+
+
+# ---------------------------------------------------------------- conversations (no "Assessment:" said)
+def conversation(*turns: str) -> Transcript:
+    from clinidoc.speech.transcript_text import parse_transcript_text
+
+    return parse_transcript_text("\n".join(turns))
+
+
+def dialogue_codes(*turns: str) -> list[str]:
+    tr = conversation(*turns)
+    return [d.icd10 for d in extract_diagnoses("", tr)]
+
+
+def test_problems_the_doctor_names_as_the_patients_are_coded():
+    got = dialogue_codes(
+        "[doctor] hi, how are you doing today?",
+        "[patient] okay. my knees hurt and i'm tired.",
+        "[doctor] so for your first problem, your congestive heart failure, i want to increase your lasix.",
+        "[doctor] from a depression standpoint, it sounds like you're doing well.",
+        "[doctor] i think you have carpal tunnel syndrome in both wrists.",
+        "[doctor] and your blood pressure's stable, so for your hypertension we'll continue lisinopril, okay?",
+        "[doctor] for your next problem, your kidney stones, keep drinking water.",
+    )
+    assert got == ["I50.9", "F32.A", "G56.00", "I10", "N20.0"]
+
+
+def test_questions_patient_words_family_negated_and_past_problems_are_not():
+    assert dialogue_codes(
+        "[doctor] any chest pain or shortness of breath?",
+        "[doctor] do you have diabetes",
+        "[patient] i think i have arthritis and my mom has diabetes.",
+        "[doctor] your father has hypertension, right? so there's a family history of heart disease.",
+        "[doctor] i don't think you have pneumonia. there's no evidence of a fracture.",
+        "[doctor] you have a history of gout but it's resolved.",
+        "[doctor] we'll screen you for colon cancer and i recommend the shingles vaccine.",
+    ) == []
+
+
+def test_an_assessment_dictated_into_the_conversation_is_used():
+    got = extract_diagnoses("", conversation(
+        "[doctor] any questions for me?",
+        "[patient] no.",
+        "[doctor] assessment and plan. 1. community acquired pneumonia, right lower lobe. 2. gout. plan: start azithromycin.",
+    ))
+    assert [d.icd10 for d in got] == ["J18.9", "M10.9"]
+    assert got[0].evidence[0].source == "transcript" and got[0].evidence[0].text
+
+
+def test_a_dictation_without_speakers_keeps_the_assessment_path():
+    tr = conversation("History of hypertension. Denies diabetes.", "Assessment: acute bronchitis. Plan: rest.")
+    assert [d.icd10 for d in extract_diagnoses("", tr)] == ["J20.9"]
