@@ -128,7 +128,7 @@ def run_process(
 @click.option("--transcript", type=click.Path(path_type=Path), help="A transcript as text instead of (or besides) audio.")
 @click.option("--image", "images", multiple=True, type=click.Path(path_type=Path), help="Lab report, ECG, X-ray ... (repeatable).")
 @click.option("--patient", type=click.Path(path_type=Path), help="Patient context JSON (name, mrn, birth_date, sex, allergies, medications).")
-@click.option("--template", default="soap", show_default=True)
+@click.option("--template", default=None, help="Note template (default: the settings' template, else soap).")
 @click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--stt-model", default=None, help="Speech model name or folder (default: embedded tiny.en).")
 @click.option("--llm-model", default=None, help="GGUF model name or path (default: embedded SmolLM2-135M).")
@@ -139,6 +139,10 @@ def run_process(
 @clean_errors
 def process(audio, transcript, images, patient, template, output, stt_model, llm_model, quiet, store, data_dir):
     """The whole pipeline on one encounter; writes OUTPUT as the contract's JSON document."""
+    from clinidoc import settings as user_settings
+
+    saved = user_settings.load(data_dir)  # the desktop app's choices, unless an option says otherwise
+    template, stt_model, llm_model = template or saved.template, stt_model or saved.stt_model, llm_model or saved.llm_model
     outcome = run_process(
         audio=audio, transcript=transcript, images=images, patient=patient, template=template, output=output,
         data_dir=data_dir, stt_model=stt_model, llm_model=llm_model, quiet=quiet, store=store,
@@ -274,13 +278,15 @@ def _human(n: float) -> str:
 def models_list(as_json, data_dir):
     """Models found, with role, size, SHA-256 and, for LLMs, GQA heads and the KV-cache they imply."""
     from clinidoc.drafting.budget import fit_context
+    from clinidoc.hardware import detect
 
+    hardware = detect()  # once: the RAM and VRAM free now decide every model's budget
     rows = []
     for m in _registry(data_dir).available():
         row = {"role": m.role, "name": m.name, "origin": m.origin, "path": str(m.path), "size_bytes": m.size_bytes, "sha256": m.sha256}
         info = m.gguf_info()
         if info is not None:
-            budget = fit_context(info, m.size_bytes)
+            budget = fit_context(info, m.size_bytes, hardware=hardware)
             row.update(
                 architecture=info.architecture, layers=info.layers, heads=info.heads, kv_heads=info.kv_heads,
                 head_dim=info.head_dim, trained_context=info.context_length,
@@ -302,8 +308,46 @@ def models_list(as_json, data_dir):
             )
             click.echo(
                 f"     KV cache {r['kv_bytes_per_token_f16']:,} bytes/token (f16) -> n_ctx {b['n_ctx']} "
-                f"= {_human(b['kv_bytes_total'])} {b['kv_cache_type']}, GPU layers {b['n_gpu_layers']}"
+                f"= {_human(b['kv_bytes_total'])} {b['kv_cache_type']}"
             )
+            gpu_layers = "all" if b["n_gpu_layers"] == -1 else b["n_gpu_layers"]
+            where = f" on {b['gpu_name']}" if b["gpu_name"] and b["offload"] != "none" else ""
+            click.echo(
+                f"     GPU layers {gpu_layers}{where} ({b['offload'] + ' offload' if b['offload'] != 'none' else 'CPU only'}: "
+                f"{b['offload_reason']}); "
+                f"{_human(b['gpu_bytes'])} on the GPU, {_human(b['ram_bytes'])} in RAM"
+                + (", KV cache beside the offloaded layers" if b["offload"] != "none" else "")
+            )
+
+
+def _print_installed(m) -> None:
+    click.echo(f"installed {m.role} {m.name} ({_human(m.size_bytes)})\n     sha256 {m.sha256}\n     {m.path}")
+
+
+@models.command("add", context_settings=CONTEXT)
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--link", is_flag=True, help="Symlink instead of copying.")
+@data_dir_option
+@clean_errors
+def models_add(path, link, data_dir):
+    """Copy a local .gguf file or faster-whisper model folder into the data folder's models/ (checked first)."""
+    from clinidoc.weights.download import add_local_file
+
+    _print_installed(add_local_file(path, config.paths(data_dir).user_models_dir, link=link))
+
+
+@models.command("download", context_settings=CONTEXT)
+@click.argument("url")
+@click.option("--sha256", default=None, help="Expected SHA-256 of the file; a mismatch installs nothing.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@data_dir_option
+@clean_errors
+def models_download(url, sha256, quiet, data_dir):
+    """Download a .gguf model from URL into models/ (resumes an interrupted download of the same URL)."""
+    from clinidoc.weights.download import download_model
+
+    _print_installed(download_model(url, config.paths(data_dir).user_models_dir, sha256=sha256,
+                                    progress=_progress_printer(quiet)))
 
 
 def _print_note(result) -> None:
@@ -369,6 +413,7 @@ def _register_subsystems() -> None:
     register_speech(cli)
     register_session(cli)
     register_gui(cli)
+    __import__("clinidoc.doctor").doctor.register(cli)  # `clinidoc doctor`
 
 
 _register_subsystems()

@@ -126,6 +126,19 @@ def run_screenshot(data_dir: Path, out: Path, size: tuple[int, int] = (1280, 800
     return status["code"]
 
 
+def run_first_run(folder: Path, kdf=None):
+    """The first-run wizard (modal): (store, chosen data folder), or None when cancelled."""
+    from clinidoc.gui.first_run import FirstRunWizard
+
+    wizard = FirstRunWizard(folder, kdf=kdf)
+    try:
+        if wizard.exec() != FirstRunWizard.DialogCode.Accepted or wizard.store is None:
+            return None
+        return wizard.store, wizard.data_dir
+    finally:
+        wizard.deleteLater()
+
+
 def run_gui(data_dir: Path | None = None, screenshot: Path | None = None, size: tuple[int, int] = (1280, 800),
             timeout_s: float = 900) -> int:
     from clinidoc import config
@@ -137,21 +150,32 @@ def run_gui(data_dir: Path | None = None, screenshot: Path | None = None, size: 
         print("clinidoc: no display found (DISPLAY / WAYLAND_DISPLAY); use --screenshot or set QT_QPA_PLATFORM",
               file=sys.stderr)
         return 1
+    from clinidoc import settings as user_settings
     from clinidoc.gui.dialogs import UnlockDialog
     from clinidoc.gui.main_window import MainWindow, warm_up_job
+    from clinidoc.gui.settings import apply_font_scale, engines_for
     from clinidoc.gui.workers import run_in_background
-    from clinidoc.pipeline import Engines
-    from clinidoc.weights import ModelRegistry
+    from clinidoc.records import Store
 
     app = make_app()
-    # models and dictionaries load while the passphrase is typed
-    engines = Engines(ModelRegistry(folder))
-    warm = run_in_background(warm_up_job, engines, name="warm-up", low_priority=True)
-    dlg = UnlockDialog(folder)
-    if dlg.exec() != UnlockDialog.DialogCode.Accepted or dlg.store is None:
-        warm.cancel()
-        return 0
-    store = dlg.store
+    if not Store.exists(folder):
+        opened = run_first_run(folder)  # data folder, the encrypted store, hardware and the models that fit
+        if opened is None:
+            return 0
+        store, folder = opened
+        apply_font_scale(user_settings.load(folder).font_scale, app)
+        engines = engines_for(folder)
+        warm = run_in_background(warm_up_job, engines, name="warm-up", low_priority=True)
+    else:
+        apply_font_scale(user_settings.load(folder).font_scale, app)
+        # models and dictionaries load while the passphrase is typed
+        engines = engines_for(folder)
+        warm = run_in_background(warm_up_job, engines, name="warm-up", low_priority=True)
+        dlg = UnlockDialog(folder)
+        if dlg.exec() != UnlockDialog.DialogCode.Accepted or dlg.store is None:
+            warm.cancel()
+            return 0
+        store = dlg.store
     window = MainWindow(store, folder, engines=engines, author=os.environ.get("CLINIDOC_CLINICIAN", "clinician"))
     window._warmup = warm
     window.show()
