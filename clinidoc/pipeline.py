@@ -14,24 +14,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clinidoc import __version__
 from clinidoc.encounter import (
+    EcgFinding,
     EncounterResult,
     ImageArtifact,
-    EcgFinding,
     LabResult,
     ModelUse,
     Note,
     Patient,
-    Provenance,
     Segment,
     Transcript,
-    ValidationIssue,
 )
 from clinidoc.errors import InputError
 from clinidoc.progress import CancelToken, Progress, ProgressCallback, ignore_progress
 from clinidoc.weights import ModelRegistry
-
 
 SOAP_KEYS = ("subjective", "objective", "assessment", "plan")
 
@@ -233,73 +229,17 @@ def process_encounter(
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> PipelineOutcome:
-    from clinidoc.drafting.backend import Sampling
-    from clinidoc.drafting.draft import draft_sections
-    from clinidoc.drafting.templates import load_template
-    from clinidoc.validation import validate
+    """The whole pipeline on one encounter: an EncounterSession in batch mode (the live path's object
+    and stages, fed whole files): transcript file and recordings transcribed in order, images read in
+    order, then extraction, drafting and validation as ``EncounterSession.stop`` does them."""
+    from clinidoc.session import EncounterSession
 
-    sampling = sampling or Sampling()  # seeded and recorded, so the same inputs redraft the same note
-    timer = _Timer()
-    errors: list[InputError] = []
-    template = load_template(inputs.template, engines.registry.data_dir)
-    provenance = Provenance(clinidoc_version=__version__)
-
-    for path in [*inputs.audio, *inputs.images]:
-        if not path.is_file():
-            errors.append(InputError("file not found", file=str(path)))
-    missing_images = [p for p in inputs.images if not p.is_file()]
-    inputs = EncounterInputs(
-        audio=[p for p in inputs.audio if p.is_file()], transcript_file=inputs.transcript_file,
-        images=[p for p in inputs.images if p.is_file()], patient=inputs.patient,
-        template=inputs.template, encounter_id=inputs.encounter_id,
-    )
-
-    with timer.stage("transcribe"):
-        transcript = transcribe_inputs(inputs, engines, errors, progress, cancel)
-    if inputs.audio and engines._stt is not None:
-        provenance.models.append(engines.stt.model_use())
-    with timer.stage("images"):
-        found = read_images(inputs.images, errors, progress)
-    images = found.artifacts
-    if found.used_ocr:
-        provenance.models.append(ocr_model_use(engines.registry))
-    if found.ecg:
-        provenance.models.append(ecg_method_use())
-    for path in missing_images:  # still listed, so the document says which image could not be used
-        images.append(ImageArtifact(file=path.name, kind="unknown", error="file not found"))
-    if cancel:
-        cancel.raise_if_cancelled()
-
-    with timer.stage("extract"):
-        note, sources = extract_note(transcript, inputs.patient, template.name)
-
-    if draft and transcript.text:
-        with timer.stage("draft"):
-            outcome = draft_sections(template, sources, engines.llm, sampling=sampling, progress=progress, cancel=cancel)
-        # the contract's four SOAP sections are always present, whatever the template adds
-        note.sections = {**{k: sources.get(k, "") for k in SOAP_KEYS}, **outcome.sections}
-        use = engines.llm.model_use()
-        use.params.update(
-            {"template": f"{template.name}@{template.version}", "sampling": sampling.__dict__.copy(),
-             "section_origin": outcome.origins(),
-             "context_strategy": outcome.strategies(),
-             "tokens_per_s": round(engines.llm.stats.tokens_per_s, 1)}
-        )
-        provenance.models.append(use)
-    else:
-        note.sections = {**{k: sources.get(k, "") for k in SOAP_KEYS},
-                         **{s.key: sources.get(s.source_key, "") for s in template.sections}}
-
-    result = EncounterResult(
-        encounter_id=inputs.encounter_id, patient=inputs.patient, transcript=transcript,
-        images=images, labs=found.labs, ecg=found.ecg, note=note, provenance=provenance,
-    )
-    with timer.stage("validate"):
-        result.warnings = validate(result, inputs.patient, transcript.text)
-        # images with `error` are reported by the validation rule; other unusable inputs (audio) here
-        image_names = {a.file for a in images}
-        for err in errors:
-            if Path(err.file or "").name not in image_names:
-                result.warnings.append(ValidationIssue(severity="warning", code="unreadable_input", message=str(err)))
-    provenance.timings_s = timer.timings
-    return PipelineOutcome(result=result, input_errors=errors)
+    with EncounterSession(engines, inputs.patient, inputs.template, encounter_id=inputs.encounter_id, batch=True,
+                          sampling=sampling, cancel=cancel) as session:
+        for path in inputs.images:  # queued (missing files noted); read by stop() after the transcript
+            session.add_image(path)
+        if inputs.transcript_file is not None:
+            session.add_transcript_file(inputs.transcript_file)
+        for path in inputs.audio:
+            session.add_audio_file(path, progress=progress)
+        return session.stop(draft=draft, progress=progress)

@@ -120,12 +120,22 @@ def replay_case(case_dir: Path, engines, *, speed: float = 1.0, batch: bool = Tr
         "live_timings_s": session.timings,
         "live_result": live.result,
     }
+    out["live_prompt"] = getattr(session, "prompt_stats", None)  # drafting's prompt evaluation on stop (warmed)
+    out["warm_background_s"] = round(sum(w["seconds"] for w in session.warm_log), 3)
     if batch:
+        if hasattr(engines.llm, "forget_warm_states"):  # batch as `clinidoc process` runs it: from a cold cache
+            engines.llm.forget_warm_states()
         inputs = EncounterInputs(audio=case["audio"], images=case["images"], patient=case["patient"],
                                  encounter_id=case["id"])
         started = time.perf_counter()
         outcome = process_encounter(inputs, engines, draft=draft)
         out["batch_s"] = round(time.perf_counter() - started, 3)
+        llm = engines._llm
+        if llm is not None and draft and outcome.result.transcript.text:
+            calls = llm.stats.per_call[-len(outcome.result.note.sections):]
+            out["batch_prompt"] = {"evaluated_tokens": sum(c.get("prompt_tokens") or 0 for c in calls),
+                                   "prompt_s": round(sum(c.get("prompt_s") or 0 for c in calls), 3)}
+        out["batch_timings_s"] = outcome.result.provenance.timings_s
         diff = fields_differ(live.result, outcome.result)
         out["fields_match_batch"] = not diff
         out["mismatched_fields"] = {k: [repr(a), repr(b)] for k, (a, b) in diff.items()}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -33,6 +35,10 @@ class GenerationStats:
     engine_eval_ms: float = 0.0  # llama.cpp's own measure of time spent generating tokens
     engine_eval_tokens: int = 0
     engine_prompt_ms: float = 0.0  # llama.cpp's own time evaluating prompts
+    prompt_reused_tokens: int = 0  # prompt tokens already in the KV cache (warmed prefix or an earlier call)
+    warm_calls: int = 0  # prompt prefixes evaluated ahead of time (LlamaCppBackend.warm)
+    warm_tokens: int = 0
+    warm_seconds: float = 0.0
     per_call: list[dict] = field(default_factory=list)
 
     @property
@@ -82,6 +88,8 @@ class LlamaCppBackend:
         self.n_gpu_layers = self.budget.n_gpu_layers if n_gpu_layers is None else n_gpu_layers
         self.stats = GenerationStats()
         self._llm = None
+        self._lock = threading.RLock()  # one llama context: warm-ups and completions take turns
+        self._states = _StateCache()
 
     def _load(self):
         if self._llm is None:
@@ -120,14 +128,23 @@ class LlamaCppBackend:
         bigger = fit_context(self.info, self.model_file.size_bytes, wanted_ctx=wanted)
         if bigger.n_ctx < tokens_needed:
             return False
-        self.budget = bigger
-        self._llm = None  # reloads with the larger context on next use
+        with self._lock:
+            self.budget = bigger
+            self._llm = None  # reloads with the larger context on next use
+            self._states.clear()  # saved KV states belong to the old context
         return True
 
     def complete_json(self, messages, schema, *, sampling=Sampling(), on_token=None, cancel=None) -> str:
+        with self._lock:
+            return self._complete_json(messages, schema, sampling=sampling, on_token=on_token, cancel=cancel)
+
+    def _complete_json(self, messages, schema, *, sampling, on_token, cancel) -> str:
         import llama_cpp
 
         llm = self._load()
+        tokens = self.prompt_tokens(messages)
+        if tokens is not None:
+            self._restore_longest_prefix(llm, tokens)  # llama-cpp-python then evaluates only the rest
         llm.set_seed(sampling.seed)
         llama_cpp.llama_perf_context_reset(llm.ctx)
         started = time.perf_counter()
@@ -157,8 +174,10 @@ class LlamaCppBackend:
         perf = llama_cpp.llama_perf_context(llm.ctx)
         text = "".join(pieces)
         prompt_tokens = perf.n_p_eval
+        reused = max(0, len(tokens) - prompt_tokens) if tokens is not None else None
         self.stats.calls += 1
         self.stats.prompt_tokens += prompt_tokens
+        self.stats.prompt_reused_tokens += reused or 0
         self.stats.completion_tokens += n_tokens
         self.stats.seconds += elapsed
         self.stats.engine_eval_ms += perf.t_eval_ms
@@ -167,8 +186,100 @@ class LlamaCppBackend:
         self.stats.per_call.append({
             "prompt_tokens": prompt_tokens, "completion_tokens": n_tokens, "seconds": round(elapsed, 3),
             "prompt_s": round(perf.t_p_eval_ms / 1000, 3), "generate_s": round(perf.t_eval_ms / 1000, 3),
+            "prompt_reused_tokens": reused,
         })
         return text
+
+    # -- the prompt prefix in the KV cache ---------------------------------------------------------
+    # llama-cpp-python keeps the tokens it last evaluated and, on the next call, evaluates only what
+    # follows the longest common prefix with them. One context holds one token sequence, so the prompts
+    # of several sections (which share system prompt, template and encounter context, then differ) are
+    # kept as saved KV states: warm() evaluates a prompt ahead of time (while the clinician talks) and
+    # saves its state; complete_json() restores the saved state sharing the longest prefix with its
+    # prompt, and only the rest of the prompt is evaluated when the draft is due.
+
+    def prompt_tokens(self, messages: list[dict]) -> list[int] | None:
+        """The tokens create_chat_completion will evaluate for `messages` (the model's own chat template
+        and tokenizer, asked through its chat handler); None where the handler cannot be asked."""
+        from llama_cpp import llama_chat_format
+
+        llm = self._load()
+        handler = (llm.chat_handler or llm._chat_handlers.get(llm.chat_format)
+                   or llama_chat_format.get_chat_completion_handler(llm.chat_format))
+        try:
+            handler(llama=_PromptCapture(llm), messages=messages)
+        except _CapturedPrompt as got:
+            return [int(t) for t in got.tokens]
+        except Exception:  # a handler that needs more than the prompt (multimodal ...): no prefix reuse
+            return None
+        return None
+
+    def warm(self, messages: list[dict], *, should_stop: Callable[[], bool] | None = None,
+             chunk: int = 32) -> dict:
+        """Evaluate the prompt of `messages` into the KV cache now and keep its state, so that a later
+        complete_json() whose prompt starts with the same tokens evaluates only what follows. Evaluates
+        `chunk` tokens at a time, checking `should_stop` in between (a stopped warm-up keeps what it did).
+        Returns {"tokens", "reused", "evaluated", "seconds", "complete"}."""
+        with self._lock:
+            started = time.perf_counter()
+            llm = self._load()
+            tokens = self.prompt_tokens(messages)
+            if not tokens:
+                return {"tokens": 0, "reused": 0, "evaluated": 0, "seconds": 0.0, "complete": True}
+            tokens = tokens[:-1]  # the last token is evaluated with the sampling call (it yields the logits)
+            reused = self._restore_longest_prefix(llm, tokens)
+            done = reused
+            if reused < len(tokens):
+                llm.n_tokens = reused
+                llm._ctx.kv_cache_seq_rm(-1, reused, -1)
+                while done < len(tokens) and not (should_stop and should_stop()):
+                    piece = tokens[done : done + chunk]
+                    llm.eval(piece)
+                    done += len(piece)
+                llm._requires_eval = True  # the sampling call re-evaluates its last prompt token
+                if done > reused:
+                    self._states.put(tuple(tokens[:done]), self._save(llm))
+            elapsed = time.perf_counter() - started
+            self.stats.warm_calls += 1
+            self.stats.warm_tokens += done - reused
+            self.stats.warm_seconds += elapsed
+            return {"tokens": len(tokens), "reused": reused, "evaluated": done - reused, "seconds": round(elapsed, 3),
+                    "complete": done >= len(tokens)}
+
+    def forget_warm_states(self) -> None:
+        """Drop the saved prompt states and what the context holds: the next call starts cold."""
+        with self._lock:
+            self._states.clear()
+            if self._llm is not None:
+                self._llm.reset()
+
+    def _restore_longest_prefix(self, llm, tokens: list[int]) -> int:
+        """Load the saved state sharing the longest prefix with `tokens` when it beats what the context
+        holds now; returns how many leading tokens of `tokens` are in the KV cache after."""
+        live = _common_prefix(llm._input_ids, tokens)
+        key, n = self._states.longest(tokens)
+        if key is not None and n > live:
+            import llama_cpp
+
+            data = self._states.get(key)
+            buf = (ctypes_ubyte_array(len(data))).from_buffer_copy(data)
+            if llama_cpp.llama_state_set_data(llm.ctx, buf, len(data)) == len(data):
+                llm.input_ids[: len(key)] = key
+                llm.n_tokens = len(key)
+                llm._requires_eval = True
+                return n
+            llm.reset()  # a failed restore leaves the context undefined
+            return 0
+        return live
+
+    @staticmethod
+    def _save(llm) -> bytes:
+        import llama_cpp
+
+        size = llama_cpp.llama_state_get_size(llm.ctx)
+        buf = ctypes_ubyte_array(size)()
+        n = llama_cpp.llama_state_get_data(llm.ctx, buf, size)
+        return bytes(memoryview(buf)[:n])
 
     def params(self) -> dict:
         return {
@@ -186,6 +297,76 @@ class LlamaCppBackend:
 
 
 _GGML_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8}
+
+
+def ctypes_ubyte_array(n: int):
+    import ctypes
+
+    return ctypes.c_uint8 * int(n)
+
+
+def _common_prefix(a, b) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if int(x) != int(y):
+            break
+        n += 1
+    return n
+
+
+class _CapturedPrompt(Exception):
+    def __init__(self, tokens):
+        super().__init__("prompt captured")
+        self.tokens = tokens
+
+
+class _PromptCapture:
+    """Stands in for Llama when a chat handler is asked for its prompt: tokenizes with the real model,
+    and stops the handler where it would start generating."""
+
+    verbose = False
+
+    def __init__(self, llm):
+        self._llm = llm
+
+    def tokenize(self, *args, **kwargs):
+        return self._llm.tokenize(*args, **kwargs)
+
+    def create_completion(self, prompt=None, **_):
+        raise _CapturedPrompt(prompt)
+
+
+class _StateCache:
+    """Saved llama.cpp context states by the tokens they hold, least recently used dropped past
+    `capacity` bytes (a 135M model's state is ~2 MB per 100 tokens; an 8B model's ~13 MB)."""
+
+    def __init__(self, capacity: int = 256 << 20):
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+
+    def put(self, key: tuple[int, ...], data: bytes) -> None:
+        self._items.pop(key, None)
+        self._items[key] = data
+        while sum(len(v) for v in self._items.values()) > self.capacity and len(self._items) > 1:
+            self._items.popitem(last=False)
+
+    def get(self, key: tuple[int, ...]) -> bytes:
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def longest(self, tokens) -> tuple[tuple[int, ...] | None, int]:
+        best, best_n = None, 0
+        for key in self._items:
+            n = _common_prefix(key, tokens)
+            if n > best_n:
+                best, best_n = key, n
+        return best, best_n
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class OpenAICompatibleBackend:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from clinidoc.drafting.backend import LlmBackend, Sampling
@@ -100,9 +101,62 @@ def grounding_problem(candidate: str, source: str) -> str | None:
     return None
 
 
-def _messages(template: Template, spec: SectionSpec, source: str) -> list[dict]:
+@dataclass(frozen=True)
+class DraftEvent:
+    """A section's text as it is generated, for a display to show (``done``: the section's final text,
+    after the grounding check; ``origin`` then says whether the model's rewrite or the source was kept)."""
+
+    section: str
+    text: str
+    done: bool = False
+    origin: str | None = None
+
+
+DraftCallback = Callable[[DraftEvent], None]
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def encounter_context(patient=None, labs=(), ecg=()) -> str:
+    """What the note's sections share besides the dictation: the patient's recorded allergies and
+    medications, the lab rows and ECG findings read from the images. Deterministic (no dates, no names),
+    in a fixed order, so the same inputs give byte-identical prompts and the prefix can be reused."""
+    lines: list[str] = []
+    if patient is not None:
+        if patient.sex:
+            lines.append(f"Patient sex: {patient.sex}.")
+        if patient.allergies:
+            lines.append(f"Recorded allergies: {'; '.join(patient.allergies)}.")
+        if patient.medications:
+            lines.append(f"Recorded medications: {'; '.join(patient.medications)}.")
+    # out-of-range rows in full, the others by name: what a note mentions, in few tokens
+    flagged = [" ".join(x for x in (lab.test, _fmt(lab.value), lab.unit or "", f"({lab.flag})") if x)
+               for lab in labs if lab.flag and lab.flag != "N"]
+    normal = [lab.test for lab in labs if not lab.flag or lab.flag == "N"]
+    if flagged:
+        lines.append(f"Abnormal labs: {'; '.join(flagged)}.")
+    if normal:
+        lines.append(f"Labs in range: {', '.join(normal)}.")
+    for e in ecg:
+        facts = [e.rhythm.replace("_", " ")]
+        facts += [f"{name} {_fmt(round(v))} {unit}" for name, v, unit in
+                  (("rate", e.heart_rate_bpm, "bpm"), ("PR", e.pr_ms, "ms"), ("QRS", e.qrs_ms, "ms"), ("QTc", e.qtc_ms, "ms"))
+                  if v is not None]
+        lines.append(f"ECG: {', '.join(facts)}.")
+    return "\n".join(lines)
+
+
+def _messages(template: Template, spec: SectionSpec, source: str, context: str = "") -> list[dict]:
+    # What every section shares comes first and is byte-identical across sections (system prompt, then
+    # the encounter context), so its KV cache is evaluated once and reused; the section's own part follows.
+    system = template.system
+    if context:
+        system += ("\n\nEncounter background (for understanding only; the section uses only the dictated text):\n"
+                   + context)
     return [
-        {"role": "system", "content": template.system},
+        {"role": "system", "content": system},
         {
             "role": "user",
             "content": (
@@ -113,9 +167,55 @@ def _messages(template: Template, spec: SectionSpec, source: str) -> list[dict]:
     ]
 
 
-def _draft_piece(template, spec, source, backend, sampling, cancel) -> tuple[str, str | None]:
+def section_prompts(template: Template, sources: dict[str, str], context: str = "") -> list[list[dict]]:
+    """The messages draft_sections() will send for these sources (single-piece sections), in order: what a
+    backend can evaluate ahead of time (LlamaCppBackend.warm)."""
+    return [_messages(template, spec, (sources.get(spec.source_key) or "").strip(), context)
+            for spec in template.sections if (sources.get(spec.source_key) or "").strip()]
+
+
+def prefix_prompt(template: Template, context: str = "") -> list[dict]:
+    """Before anything is dictated: the first section's prompt with no text, whose start (system prompt,
+    context, the user turn's opening) every section's prompt shares."""
+    return _messages(template, template.sections[0], "", context)
+
+
+_JSON_TEXT_START = re.compile(r'^\s*\{\s*"text"\s*:\s*"')
+
+
+def partial_text(raw: str) -> str:
+    """The "text" value of a JSON object still being generated (``{"text": "Start metop``), unescaped."""
+    m = _JSON_TEXT_START.match(raw)
+    if not m:
+        return ""
+    body = raw[m.end():]
+    end = re.search(r'(?<!\\)(?:\\\\)*"', body)  # the closing quote, if generated yet
+    if end:
+        body = body[: end.end() - 1]
+    body = re.sub(r"\\u[0-9a-fA-F]{0,3}$|\\$", "", body)  # a cut escape sequence
+    try:
+        return json.loads(f'"{body}"')
+    except ValueError:
+        return body
+
+
+def _draft_piece(template, spec, source, backend, sampling, cancel, context="", on_text=None) -> tuple[str, str | None]:
     """One schema-constrained rewrite of `source`: the rewrite if grounded, else the source and why."""
-    raw = backend.complete_json(_messages(template, spec, source), template.section_schema(spec), sampling=sampling, cancel=cancel)
+    kwargs = {}
+    if on_text is not None:
+        pieces: list[str] = []
+        shown = [""]
+
+        def on_token(piece: str) -> None:
+            pieces.append(piece)
+            text = partial_text("".join(pieces))
+            if text != shown[0]:
+                shown[0] = text
+                on_text(text)
+
+        kwargs["on_token"] = on_token
+    raw = backend.complete_json(_messages(template, spec, source, context), template.section_schema(spec),
+                                sampling=sampling, cancel=cancel, **kwargs)
     try:
         candidate = str(json.loads(raw)["text"]).strip()
     except (ValueError, KeyError, TypeError):
@@ -132,8 +232,18 @@ def draft_sections(
     sampling: Sampling = Sampling(),
     progress: ProgressCallback = ignore_progress,
     cancel: CancelToken | None = None,
+    context: str = "",
+    on_section: DraftCallback | None = None,
 ) -> DraftOutcome:
+    """Each section of `template` drafted from its dictated source. `context` (encounter_context()) goes
+    into the shared prompt prefix; `on_section` receives DraftEvents: the text so far while a section
+    generates, then its final text (done=True) once it is checked."""
     outcome = DraftOutcome(sections={})
+
+    def emit(event: DraftEvent) -> None:
+        if on_section is not None:
+            on_section(event)
+
     placed_sources: set[str] = set()
     for i, spec in enumerate(template.sections):
         source = (sources.get(spec.source_key) or "").strip()
@@ -141,9 +251,10 @@ def draft_sections(
         if not source:
             outcome.sections[spec.key] = ""
             outcome.details.append(SectionDraft(spec.key, "", "source", "nothing was dictated for it"))
+            emit(DraftEvent(spec.key, "", True, "source"))
             continue
         budget = Sampling(**{**sampling.__dict__, "max_tokens": min(sampling.max_tokens * 4, spec.max_chars // 2)})
-        overhead = backend.count_tokens(json.dumps(_messages(template, spec, ""))) + 16
+        overhead = backend.count_tokens(json.dumps(_messages(template, spec, "", context))) + 16
         needed = overhead + backend.count_tokens(source) + budget.max_tokens
         before = getattr(backend, "context_tokens", None)
         if backend.ensure_context(needed):
@@ -155,7 +266,11 @@ def draft_sections(
             strategy = f"chunked:{len(pieces)}"
         texts, kept, problems = [], 0, []
         for piece in pieces:
-            text, problem = _draft_piece(template, spec, piece, backend, budget, cancel)
+            on_text = None
+            if on_section is not None:
+                def on_text(so_far: str, _done=tuple(texts), _key=spec.key) -> None:
+                    emit(DraftEvent(_key, " ".join((*_done, so_far)).strip()))
+            text, problem = _draft_piece(template, spec, piece, backend, budget, cancel, context, on_text)
             texts.append(text)
             kept += problem is None
             if problem:
@@ -169,5 +284,6 @@ def draft_sections(
             placed_sources.add(spec.source_key)
         outcome.sections[spec.key] = " ".join(texts)
         outcome.details.append(SectionDraft(spec.key, outcome.sections[spec.key], origin, "; ".join(problems[:2]) or None, strategy))
+        emit(DraftEvent(spec.key, outcome.sections[spec.key], True, origin))
     progress(Progress("draft", 1.0, "done"))
     return outcome
