@@ -12,7 +12,6 @@ import re
 from typing import Any
 
 from clinidoc.encounter import EncounterResult, ValidationIssue
-from clinidoc.validation import validate
 
 _INDEX = re.compile(r"\[(\d+)\]")
 
@@ -114,6 +113,8 @@ class EncounterDocument:
     # -- warnings -------------------------------------------------------------------------------
     def revalidate(self) -> list[ValidationIssue]:
         """The core's validate() on the current note (fast: tens of ms)."""
+        from clinidoc.validation import validate  # imported on first use: the ICD-10 tables take ~1.5 s to load
+
         self.warnings = validate(self.result, self.result.patient, self.result.transcript.text)
         return self.warnings
 

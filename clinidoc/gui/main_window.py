@@ -15,7 +15,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton,
-    QSplitter, QStackedWidget, QToolBar, QToolButton, QVBoxLayout, QWidget,
+    QSplitter, QStackedWidget, QTextBrowser, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
 from clinidoc.encounter import Patient, ValidationIssue
@@ -24,14 +24,16 @@ from clinidoc.gui import theme
 from clinidoc.gui.dialogs import OverrideDialog, PatientDialog, SignDialog
 from clinidoc.gui.document import EncounterDocument
 from clinidoc.gui.encounter_list import EncounterList, load_entries
-from clinidoc.gui.inputs import FILE_FILTER, InputsPanel, local_files
+from clinidoc.gui.inputs import FILE_FILTER, InputsPanel, guess_kind, local_files
 from clinidoc.gui.note_editor import NoteEditor
+from clinidoc.gui.recording import RecordingController, RecordPanel
 from clinidoc.gui.sources import SourcesPanel
 from clinidoc.gui.warnings_panel import WarningsPanel
 from clinidoc.gui.workers import Worker, run_in_background
 from clinidoc.progress import Progress
 
 REVALIDATE_MS = 400
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
 AUTOSAVE_MS = 2000
 
 
@@ -77,12 +79,21 @@ def warm_up_job(engines, *, models: bool = True, progress, cancel):
         ocr = getattr(labs, "_engine", None)  # the core builds it lazily; no public hook yet
         if callable(ocr):
             ocr()
+            # rapidocr loads its detection and recognition models on first use: read a tiny label now
+            from PIL import Image, ImageDraw
+
+            im = Image.new("RGB", (220, 40), "white")
+            ImageDraw.Draw(im).text((8, 12), "Glucose 168 mg/dL", fill="black")
+            labs.ocr_boxes(im)
         cancel.raise_if_cancelled()
         progress(Progress("load", 0.5, "language model"))
         engines.llm  # noqa: B018 - loading is the point
         cancel.raise_if_cancelled()
         progress(Progress("load", 0.8, "speech model"))
-        engines.stt  # noqa: B018
+        stt = engines.stt
+        load = getattr(stt, "_load", None)  # the engine builds its model lazily; no public hook yet
+        if callable(load):
+            load()
     progress(Progress("load", 1.0, "ready"))
     return True
 
@@ -245,14 +256,18 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._build()
         self._build_actions()
+        self._build_record_actions()
         self._revalidate_timer = QTimer(self, singleShot=True, interval=REVALIDATE_MS)
         self._revalidate_timer.timeout.connect(self.revalidate)
         self._autosave_timer = QTimer(self, singleShot=True, interval=AUTOSAVE_MS)
         self._autosave_timer.timeout.connect(self.save)
         self._drop_filter = _DropFilter(self)
         QApplication.instance().installEventFilter(self._drop_filter)
+        self._after_steps: list = []
+        self._done_waiting = False
         self.refresh_list()
         self._update_state()
+        QTimer.singleShot(0, self.recorder.check_devices)  # after the first paint: start-up stays quick
 
     # -- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -272,9 +287,15 @@ class MainWindow(QMainWindow):
         self.inputs = InputsPanel()
         self.inputs.add_requested.connect(self.add_files_dialog)
         self.inputs.files_added.connect(lambda _paths: self._update_state())
+        self.record_panel = RecordPanel()
+        self.recorder = RecordingController(self, self.record_panel)
         side.addWidget(self.encounters)
+        side.addWidget(self.record_panel)
         side.addWidget(self.inputs)
-        side.setSizes([420, 330])
+        side.setStretchFactor(0, 1)
+        side.setStretchFactor(1, 0)
+        side.setStretchFactor(2, 1)
+        side.setSizes([330, 180, 300])
         self.split.addWidget(side)
 
         main = QWidget()
@@ -327,6 +348,13 @@ class MainWindow(QMainWindow):
         self.editor.edit_rejected.connect(lambda m: self.message.show_message(m, "warning"))
         self.note_stack.addWidget(self.placeholder)
         self.note_stack.addWidget(self.editor)
+        self.draft_preview = QTextBrowser()  # the sections as the model writes them, after a recording stops
+        self.draft_preview.setObjectName("draftPreview")
+        self.draft_preview.setFrameShape(QFrame.Shape.NoFrame)
+        self.note_stack.addWidget(self.draft_preview)
+        self._draft_sections: dict[str, str] = {}
+        self._draft_timer = QTimer(self, singleShot=True, interval=120)
+        self._draft_timer.timeout.connect(self._render_draft)
         nl.addWidget(self.note_stack, 1)
         work.addWidget(note_card)
         work.setStretchFactor(0, 4)
@@ -393,6 +421,47 @@ class MainWindow(QMainWindow):
         esc.setShortcut(QKeySequence("Escape"))
         esc.triggered.connect(self.cancel_processing)
         self.addAction(esc)
+        from clinidoc.gui.about import open_about
+        from clinidoc.gui.model_manager import open_model_manager
+        from clinidoc.gui.settings import open_settings
+
+        tools = self.menuBar().addMenu("&Tools")
+        for text, keys, slot in (("Settings…", "Ctrl+,", lambda: open_settings(self)),
+                                 ("Model manager…", None, lambda: open_model_manager(self, self.data_dir)),
+                                 ("About clinidoc", None, lambda: open_about(self))):
+            a = tools.addAction(text)
+            if keys:
+                a.setShortcut(QKeySequence(keys))
+            a.triggered.connect(slot)
+            self.addAction(a)
+        self.act_settings, self.act_models, self.act_about = tools.actions()
+
+    def _build_record_actions(self) -> None:
+        """Recording and review shortcuts (window-wide; not on the toolbar: the Record panel has the button)."""
+
+        def act(text: str, keys: list[str], slot) -> QAction:
+            a = QAction(text, self)
+            a.setShortcuts([QKeySequence(k) for k in keys])
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            return a
+
+        self.act_record = act("Record / stop", ["Ctrl+R"], self.recorder.toggle)
+        self.act_pause = act("Pause / resume recording", ["Ctrl+Shift+R"], self.recorder.toggle_pause)
+        self.act_next_issue = act("Next check", ["F8"], lambda: self.next_issue(1))
+        self.act_prev_issue = act("Previous check", ["Shift+F8"], lambda: self.next_issue(-1))
+        self.record_panel.button.setToolTip("Start recording (Ctrl+R)")
+
+    def next_issue(self, step: int = 1) -> bool:
+        """Select the next (or previous) check, as a click would: its field is selected in the note."""
+        cards = self.checks.cards
+        if not cards:
+            return False
+        cur = cards.index(self.checks.current) if self.checks.current in cards else (-1 if step > 0 else 0)
+        card = cards[(cur + step) % len(cards)]
+        self.checks._card_clicked(card)
+        return True
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -402,16 +471,19 @@ class MainWindow(QMainWindow):
     def _update_state(self) -> None:
         has_doc = self.doc is not None
         signed = has_doc and self.doc.signed
-        idle = not self.processing and not self._store_busy
+        recording = self.recorder.active
+        idle = not self.processing and not self._store_busy and not recording
         can_process = idle and bool(self.inputs.pending()) and (self.new_patient is not None or has_doc or True)
         self.act_process.setEnabled(can_process)
-        self.act_add.setEnabled(idle)
+        self.act_add.setEnabled(idle or self.recorder.state in ("recording", "paused"))
         self.act_new.setEnabled(idle)
         self.act_save.setEnabled(idle and has_doc and not signed)
         self.act_sign.setEnabled(idle and has_doc and not signed)
         self.act_amend.setEnabled(idle and has_doc and signed)
         self.act_pdf.setEnabled(idle and has_doc)
         self.editor.setEnabled(not self._store_busy)
+        if self.recorder.state == "idle":  # nothing to record into a signed note (amend first), or while busy
+            self.record_panel.button.setEnabled(not signed and not self.processing and not self._store_busy)
         if has_doc:
             self.note_stack.setCurrentWidget(self.editor)
             status = f"Signed · v{self.doc.version}" if signed else f"Draft · v{self.doc.version}"
@@ -420,11 +492,16 @@ class MainWindow(QMainWindow):
             self.note_state.setText(
                 f"Signed by {sig.signer} · {sig.signed_at[:16].replace('T', ' ')} · read-only" if sig
                 else f"{self.doc.encounter_id} · edits are saved and audited")
+        elif self.recorder.state == "finishing" and self._draft_sections:
+            self.note_stack.setCurrentWidget(self.draft_preview)
         else:
             self.note_stack.setCurrentWidget(self.placeholder)
             self.banner.set_patient(self.new_patient, "New" if self.new_patient else "")
             self.note_state.setText("")
-            if self.processing:
+            if self.recorder.state in ("starting", "recording", "paused"):
+                self.placeholder.setText("Recording… the transcript grows on the left.\n"
+                                         "Stop (Ctrl+R) and the note is drafted here.")
+            elif self.processing:
                 self.placeholder.setText("Processing… the note appears here when it is ready.")
             elif self.inputs.pending():
                 self.placeholder.setText("Press Process (Ctrl+Enter) to transcribe the recording,\n"
@@ -440,7 +517,7 @@ class MainWindow(QMainWindow):
 
     # -- encounters -----------------------------------------------------------------------------
     def new_encounter(self, patient: Patient | None = None, encounter_id: str | None = None) -> bool:
-        if self.processing:
+        if self.processing or self.recorder.active:
             return False
         if not isinstance(patient, Patient):
             dlg = PatientDialog(self)
@@ -460,7 +537,7 @@ class MainWindow(QMainWindow):
         return True
 
     def open_encounter(self, encounter_id: str) -> None:
-        if self.processing or self._store_busy:
+        if self.processing or self._store_busy or self.recorder.active:
             return
         if self.doc is not None and self.doc.encounter_id == encounter_id:
             return
@@ -481,12 +558,15 @@ class MainWindow(QMainWindow):
         files: dict[str, object] = {}
         for inp in doc.inputs:
             suffix = Path(inp["name"]).suffix.lower()
-            kind = kinds.get(inp["name"], "audio" if suffix in {".wav", ".flac", ".mp3", ".ogg", ".m4a"} else "unknown")
+            kind = kinds.get(inp["name"], "audio" if suffix in AUDIO_SUFFIXES else "unknown")
             self.inputs.add_stored(inp["name"], kind)
             if inp["name"] in kinds:
                 files[inp["name"]] = (inp["id"], self.store.input_data(inp["id"]))
         self._ready_pending = {a.file for a in doc.result.images if not a.error and a.file in files}
         self.sources.set_result(doc.result, files)  # type: ignore[arg-type]
+        audio = next((inp for inp in doc.inputs if Path(inp["name"]).suffix.lower() in AUDIO_SUFFIXES), None)
+        store = self.store
+        self.sources.set_audio((lambda i=audio["id"]: store.input_data(i), Path(audio["name"]).suffix) if audio else None)
         self.editor.set_result(doc.result, read_only=doc.signed)
         if revalidate and not doc.signed:
             doc.revalidate()
@@ -522,7 +602,18 @@ class MainWindow(QMainWindow):
         if self.doc is not None and self.doc.signed:
             self.message.show_message("This note is signed. Amend it, or start a new encounter, to add files.", "warning")
             return []
+        if self.recorder.active:
+            if self.recorder.state not in ("recording", "paused"):
+                self.message.show_message("Wait for the recording to finish before adding files.", "warning")
+                return []
+            audio = [p for p in paths if guess_kind(Path(p)) in ("audio", "transcript")]
+            if audio:
+                self.message.show_message("Stop the recording before adding another recording or transcript.", "warning")
+            paths = [p for p in paths if p not in audio]
         added = self.inputs.add_paths(paths)
+        for f in added:  # while recording, images are read at once
+            if f.kind not in ("audio", "transcript"):
+                self.recorder.add_image(f.path)
         self._update_state()
         return added
 
@@ -533,10 +624,9 @@ class MainWindow(QMainWindow):
     @property
     def engines(self):
         if self._engines is None:
-            from clinidoc.pipeline import Engines
-            from clinidoc.weights import ModelRegistry
+            from clinidoc.gui.settings import engines_for
 
-            self._engines = Engines(ModelRegistry(self.data_dir))
+            self._engines = engines_for(self.data_dir)  # the models chosen in Settings / Model manager
         return self._engines
 
     def build_inputs(self):
@@ -547,11 +637,13 @@ class MainWindow(QMainWindow):
         texts = [f.path for f in files if f.kind == "transcript"]
         images = [f.path for f in files if f.kind not in ("audio", "transcript")]
         patient = self.doc.patient if self.doc is not None else self.new_patient
+        from clinidoc import settings as user_settings
+
         return EncounterInputs(audio=audio, transcript_file=texts[0] if texts else None, images=images, patient=patient,
-                               encounter_id=self.doc.encounter_id if self.doc is not None else self.new_encounter_id)
+                               template=user_settings.load(self.data_dir).template, encounter_id=self.doc.encounter_id if self.doc is not None else self.new_encounter_id)
 
     def process(self) -> Worker | None:
-        if self.processing or self._store_busy or not self.inputs.pending():
+        if self.processing or self._store_busy or self.recorder.active or not self.inputs.pending():
             return None
         self.save()
         inputs = self.build_inputs()
@@ -609,6 +701,8 @@ class MainWindow(QMainWindow):
         self._last_fraction = overall
         self.progress_bar.setValue(int(overall * 1000))
         word = self._STAGE_WORDS.get(p.stage, p.stage.title())
+        if p.stage == "draft" and p.message and p.message != "done":  # drafting names each section as it starts
+            word = f"Drafting {p.message.lower()}"
         self.progress_label.setText(f"{word}… {int(overall * 100)}%")
         files = self.inputs.pending()
         if p.stage == "transcribe":
@@ -636,6 +730,94 @@ class MainWindow(QMainWindow):
                     f.status, f.fraction = "done", 1.0
                 self.inputs.refresh(f)
 
+    # -- recording ------------------------------------------------------------------------------
+    def show_live(self, view) -> None:
+        """While recording: the transcript so far, the checks on it, and what was heard (from the core's LiveView)."""
+        self.sources.transcript.set_transcript(view.transcript, follow=True)
+        if self.doc is None:
+            self.checks.set_issues(view.warnings, None, empty_text="No checks raised so far.")
+        n = view.note
+        vitals = sum(1 for k, v in n.vitals.model_dump(exclude={"evidence"}).items() if v is not None)
+        text = (f"Heard so far: {len(n.medications)} medication{'s' if len(n.medications) != 1 else ''}, "
+                f"{vitals} vital{'s' if vitals != 1 else ''}, {len(n.diagnoses)} diagnos{'e' if len(n.diagnoses) != 1 else 'i'}s")
+        if view.images_pending:
+            text += f"; reading {view.images_pending} image{'s' if view.images_pending != 1 else ''}"
+        for f in self.inputs.pending():  # images dropped while recording are read now, not at stop
+            if f.kind not in ("audio", "transcript"):
+                state = ("working", 0.5) if view.images_pending else ("done", 1.0)
+                if (f.status, f.fraction) != state:
+                    f.status, f.fraction = state
+                    self.inputs.refresh(f)
+        self.record_panel.status.setText(text + ".")
+
+    def finish_recording(self, recorder, session, output: Path, draft: bool) -> Worker:
+        """Stop: the recorder's WAV is written, the session finishes (tail, images, draft, checks) in a worker
+        that the window treats as processing; the result is stored with the recording and the images."""
+        from clinidoc.gui.recording import finish_job
+        from clinidoc.pipeline import EncounterInputs
+
+        images = [f.path for f in self.inputs.pending() if f.kind not in ("audio", "transcript")]
+        patient = self.doc.patient if self.doc is not None else self.new_patient
+        self._pending_inputs = EncounterInputs(
+            audio=[output], images=images, patient=patient,
+            encounter_id=self.doc.encounter_id if self.doc is not None else self.new_encounter_id)
+        self._stage_ranges = {"load": (0.0, 0.0), "transcribe": (0.0, 0.15), "images": (0.15, 0.2), "draft": (0.2, 1.0)}
+        self._audio_index, self._last_fraction = 0, 0.0
+        self._processing_started = time.monotonic()
+        self.message.hide()
+
+        def keep_recording() -> None:
+            if output.is_file() and not any(f.path == output for f in self.inputs.files):
+                for f in self.inputs.add_paths([output]):
+                    f.status, f.fraction = "done", 1.0
+                    self.inputs.refresh(f)
+
+        def finished(value) -> None:
+            recording, outcome = value
+            self.record_panel.set_elapsed(recording.duration_s)  # all of it, written out at stop
+            keep_recording()
+            self._on_processed(outcome)
+
+        def failed(exc: BaseException) -> None:
+            keep_recording()  # the audio is not lost: it can be processed again
+            self._on_process_error(exc)
+
+        def cancelled() -> None:
+            keep_recording()
+            self._on_process_cancelled()
+
+        self._draft_sections = {}
+        self.worker = run_in_background(
+            finish_job, recorder, session, draft=draft, on_draft=self.recorder._relay.draft.emit, name="process",
+            low_priority=True,
+            on_progress=self._on_progress, on_finished=finished, on_error=failed, on_cancelled=cancelled,
+            on_done=self._on_process_done)
+        self._show_progress(True, "Finishing the recording…")
+        self._update_state()
+        return self.worker
+
+    def show_draft_event(self, event) -> None:
+        """A section's text so far, while the note is drafted after a recording (re-drawn at most every 120 ms)."""
+        if self.recorder.state != "finishing":
+            return
+        self._draft_sections[event.section] = event.text
+        if not self._draft_timer.isActive():
+            self._draft_timer.start()
+
+    def _render_draft(self) -> None:
+        if self.recorder.state != "finishing" or self.doc is not None:
+            return
+        import html
+
+        parts = ["<p style='color:#5f6b7a'>Drafting the note… the sections appear as the model writes them.</p>"]
+        for key, text in self._draft_sections.items():
+            parts.append(f"<h3 style='color:{theme.ACCENT}; margin-bottom:2px'>{html.escape(key.replace('_', ' ').upper())}</h3>"
+                         f"<p>{html.escape(text)}</p>")
+        self.draft_preview.setHtml("".join(parts))
+        self.draft_preview.verticalScrollBar().setValue(self.draft_preview.verticalScrollBar().maximum())
+        if self.note_stack.currentWidget() is not self.draft_preview:
+            self.note_stack.setCurrentWidget(self.draft_preview)
+
     def _on_processed(self, outcome) -> None:
         result = outcome.result
         names = {a.file: a for a in result.images}
@@ -662,22 +844,49 @@ class MainWindow(QMainWindow):
         elapsed = time.monotonic() - self._processing_started
         bad = [f for f in self.inputs.pending() if f.status == "error"]
         files = {f.path.name: f.path for f in self.inputs.pending()}
+        audio = next((f.path for f in self.inputs.pending() if f.kind == "audio"), None)
         kept = list(self.inputs.files)
-        self.sources.set_result(self.doc.result, files)  # type: ignore[arg-type]
-        self._ready_pending = {a.file for a in self.doc.result.images if not a.error and a.file in files}
-        self.editor.set_result(self.doc.result)
-        self._show_issues()
-        self.refresh_list()
-        self.inputs.clear()
-        for f in kept:  # keep the per-file outcome visible, now as stored inputs
-            f.stored = True
-            self.inputs._append(f)
-        msg = f"Note drafted in {elapsed:.0f} s: {len(result.note.medications)} medications, {len(result.labs)} lab rows, " \
-              f"{len(self.doc.warnings)} check{'s' if len(self.doc.warnings) != 1 else ''} to review."
-        if bad:
-            msg += f" {len(bad)} file(s) could not be used."
-        self.message.show_message(msg, "warning" if bad else "ok")
-        self._process_ok = True
+        doc = self.doc
+
+        # the rest in short steps, one per turn of the event loop, so the window keeps painting
+        def show_sources() -> None:
+            self.sources.set_result(doc.result, files)  # type: ignore[arg-type]
+            self.sources.set_audio(audio)
+            self._ready_pending = {a.file for a in doc.result.images if not a.error and a.file in files}
+
+        def show_checks() -> None:
+            self._show_issues()
+
+        def finish() -> None:
+            self.refresh_list()
+            self.inputs.clear()
+            for f in kept:  # keep the per-file outcome visible, now as stored inputs
+                f.stored = True
+                self.inputs._append(f)
+            msg = f"Note drafted in {elapsed:.0f} s: {len(result.note.medications)} medications, {len(result.labs)} lab rows, " \
+                  f"{len(doc.warnings)} check{'s' if len(doc.warnings) != 1 else ''} to review."
+            if bad:
+                msg += f" {len(bad)} file(s) could not be used."
+            self.message.show_message(msg, "warning" if bad else "ok")
+            self._process_ok = True
+
+        self._run_steps([show_sources, lambda: self.editor.set_result(doc.result), show_checks, finish])
+
+    def _run_steps(self, steps: list) -> None:
+        self._after_steps = list(steps)
+        QTimer.singleShot(0, self._next_step)
+
+    def _next_step(self) -> None:
+        if self._after_steps:
+            step = self._after_steps.pop(0)
+            try:
+                step()
+            finally:
+                if self._after_steps:
+                    QTimer.singleShot(0, self._next_step)
+        if not self._after_steps and self._done_waiting:
+            self._done_waiting = False
+            self._on_process_done()
 
     def _on_process_error(self, exc: BaseException) -> None:
         self.last_error = _friendly(exc)
@@ -690,7 +899,12 @@ class MainWindow(QMainWindow):
 
     def _on_process_done(self) -> None:
         """Always last: the window is idle again before anyone hears that processing ended."""
+        if self._after_steps:  # the result is still being shown: finish that first
+            self._done_waiting = True
+            return
         self.worker = None
+        if self.recorder.state == "finishing":
+            self.recorder.finished()
         self._show_progress(False)
         self._update_state()
         ok, self._process_ok = self._process_ok, False
@@ -886,6 +1100,7 @@ class MainWindow(QMainWindow):
         self.save()
         for timer in (self._revalidate_timer, self._autosave_timer):
             timer.stop()
+        self.recorder.close()
         self.hide()  # a model still loading may take a few seconds to notice the cancel
         wait_for_workers(timeout=15.0)
         QApplication.instance().removeEventFilter(self._drop_filter)

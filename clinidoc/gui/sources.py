@@ -35,6 +35,8 @@ def _norm(text: str) -> str:
 # -- transcript ---------------------------------------------------------------------------------
 
 class TranscriptView(QWidget):
+    play_requested = Signal(int)  # a segment's row: its time was clicked
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         lay = QVBoxLayout(self)
@@ -50,6 +52,11 @@ class TranscriptView(QWidget):
         self.count.setObjectName("muted")
         bar.addWidget(self.count)
         lay.addLayout(bar)
+        self.play_status = QLabel("")
+        self.play_status.setObjectName("muted")
+        self.play_status.setWordWrap(True)
+        self.play_status.hide()
+        lay.addWidget(self.play_status)
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["Time", "Said"])
         self.table.verticalHeader().hide()
@@ -62,25 +69,53 @@ class TranscriptView(QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         lay.addWidget(self.table, 1)
+        self.table.cellClicked.connect(self._clicked)
         self.segments = []
         self.highlighted: list[int] = []
+        self.playable = False
 
-    def set_transcript(self, transcript) -> None:
-        self.segments = list(transcript.segments)
+    def set_playable(self, on: bool) -> None:
+        """Times become click-to-play (a recording is there to play)."""
+        if on != self.playable:
+            self.playable = on
+            self._fill_times()
+
+    def _clicked(self, row: int, col: int) -> None:
+        if col == 0 and self.playable and 0 <= row < len(self.segments) and self.segments[row].end > 0:
+            self.play_requested.emit(row)
+
+    def _fill_times(self) -> None:
         timed = any(s.end > 0 for s in self.segments)
+        for i, seg in enumerate(self.segments):
+            t = self.table.item(i, 0)
+            if t is None:
+                continue
+            play = self.playable and timed
+            t.setText((f"▶ {clock(seg.start)}" if play else clock(seg.start)) if timed else f"#{i + 1}")
+            t.setForeground(QColor(theme.ACCENT if play else theme.MUTED))
+            t.setToolTip((f"{seg.start:.2f} s - {seg.end:.2f} s" + (": click to play" if play else "")) if timed
+                         else "typed transcript: no times")
+
+    def show_play_status(self, text: str) -> None:
+        self.play_status.setText(text)
+        self.play_status.setVisible(bool(text))
+
+    def set_transcript(self, transcript, follow: bool = False) -> None:
+        """``follow``: a live transcript; keep the newest words in view."""
+        self.segments = list(transcript.segments)
         self.table.setRowCount(len(self.segments))
         for i, seg in enumerate(self.segments):
-            when = clock(seg.start) if timed else f"#{i + 1}"
-            t = QTableWidgetItem(when)
-            t.setForeground(QColor(theme.MUTED))
+            t = QTableWidgetItem("")
             t.setFont(theme.mono_font(9))
-            t.setToolTip(f"{seg.start:.2f} s - {seg.end:.2f} s" if timed else "typed transcript: no times")
             t.setTextAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
             text = f"[{seg.speaker}] {seg.text}" if seg.speaker else seg.text
             self.table.setItem(i, 0, t)
             self.table.setItem(i, 1, QTableWidgetItem(text))
+        self._fill_times()
         self.highlighted = []
         self.apply_search(self.search.text())
+        if follow and self.segments:
+            self.table.scrollToBottom()
 
     def apply_search(self, query: str) -> None:
         q = _norm(query)
@@ -293,11 +328,66 @@ class SourcesPanel(QFrame):
         lay.addWidget(self.tabs, 1)
         self.images: dict[str, ImagePane] = {}
         self._workers = []
+        from clinidoc.gui.playback import Player
+
+        self.player = Player()
+        self.audio_source = None  # a path, or (fetch() -> bytes, suffix) for a stored recording
+        self._decoding = None
+        self._play_row: int | None = None
+        self.transcript.play_requested.connect(self.play_segment)
+
+    def set_audio(self, source) -> None:
+        """The recording behind the transcript (decoded on the first click), or None."""
+        self.player.load(None)
+        self.audio_source = source
+        self._decoding = None
+        self.transcript.show_play_status("")
+        self.transcript.set_playable(source is not None)
+
+    def play_segment(self, row: int):
+        """Play one transcript segment (decoding the recording first, in a worker, if needed)."""
+        from clinidoc.gui.playback import NoOutputDevice, decode_source
+
+        if self.audio_source is None or not (0 <= row < len(self.transcript.segments)):
+            return None
+        self._play_row = row
+        if self.player.samples is None:
+            if self._decoding is None:
+                src = self.audio_source
+                if isinstance(src, tuple) and callable(src[0]):
+                    src = (src[0](), src[1])  # the store is read on this thread only
+                self.transcript.show_play_status("Loading the recording…")
+                self._decoding = run_in_background(decode_source, src, name="decode recording",
+                                                   on_finished=self._decoded, on_error=self._decode_failed)
+            return None
+        seg = self.transcript.segments[row]
+        try:
+            span = self.player.play_span(seg.start, seg.end)
+        except NoOutputDevice as exc:
+            self.transcript.show_play_status(str(exc))
+            return None
+        except ValueError as exc:
+            self.transcript.show_play_status(f"Cannot play this segment: {exc}")
+            return None
+        self.transcript.show_play_status(f"Playing {clock(seg.start)} – {clock(seg.end)}")
+        return span
+
+    def _decoded(self, samples) -> None:
+        self.player.load(samples)
+        self._decoding = None
+        self.transcript.show_play_status("")
+        if self._play_row is not None:
+            self.play_segment(self._play_row)
+
+    def _decode_failed(self, exc: BaseException) -> None:
+        self._decoding = None
+        self.transcript.show_play_status(f"The recording cannot be played: {exc}")
 
     def clear(self) -> None:
         for w in self._workers:
             w.cancel()
         self._workers = []
+        self.set_audio(None)
         while self.tabs.count() > 1:
             self.tabs.removeTab(1)
         self.images = {}
@@ -310,8 +400,19 @@ class SourcesPanel(QFrame):
         self.clear()
         self.transcript.set_transcript(result.transcript)
         files = files or {}
+        from clinidoc.gui.ecg_view import EcgImagePane, EcgSignalPane
+
         for art in result.images:
-            pane = ImagePane(art.file, art.kind)
+            src = files.get(art.file)
+            finding = next((e for e in result.ecg if e.source.source == art.file), None) if art.kind == "ecg" else None
+            if finding is not None and finding.source.bbox is None and not art.error:  # a signal ECG: plot its lead
+                spane = EcgSignalPane(art.file, finding)
+                self.images[art.file] = spane  # type: ignore[assignment]
+                self.tabs.addTab(spane, art.file)
+                if src is not None:
+                    spane.load(src if isinstance(src, Path) else (src[1], Path(art.file).suffix))
+                continue
+            pane = EcgImagePane(art.file, art.kind, finding) if art.kind == "ecg" else ImagePane(art.file, art.kind)
             self.images[art.file] = pane
             self.tabs.addTab(pane, art.file)
             for lab in result.labs:
@@ -325,6 +426,8 @@ class SourcesPanel(QFrame):
                 pane.set_failed("the file is not available")
             else:
                 kwargs = {"path": src} if isinstance(src, Path) else {"data": src[1], "suffix": Path(art.file).suffix}
+                if isinstance(pane, EcgImagePane):
+                    pane.load_trace(**kwargs)
                 self._workers.append(run_in_background(
                     load_qimage, name=f"load {art.file}", **kwargs,
                     on_finished=lambda img, p=pane: (p.set_image(img), self.image_loaded.emit(p.name)),

@@ -16,7 +16,7 @@ from clinidoc.errors import InputError
 from clinidoc.imaging import ecg_image
 from clinidoc.imaging.ecg_signal import analyse_signal
 
-__all__ = ["analyse_file", "analyse_image", "analyse_signal"]
+__all__ = ["analyse_file", "analyse_image", "analyse_signal", "lead_signal"]
 
 CINC_FS = 300.0  # PhysioNet/CinC 2017 .mat files: 300 Hz, 1000 ADC units per mV
 CINC_GAIN = 1000.0
@@ -43,6 +43,15 @@ def _with_text(f: EcgFinding, text: str) -> EcgFinding:
 
 
 def _from_dicom(path: Path) -> EcgFinding:
+    lead = _lead_dicom(path)
+    if lead is None:  # a scanned paper ECG stored as an image
+        return _from_pages(path, "dicom")
+    sig, fs, text = lead
+    return _with_text(analyse_signal(sig, fs, source=Evidence(source=path.name)), text)
+
+
+def _lead_dicom(path: Path) -> tuple[np.ndarray, float, str] | None:
+    """The chosen lead of a DICOM waveform in mV, its rate and a caption; None for a scanned (pixel) ECG."""
     import pydicom
 
     try:
@@ -52,7 +61,7 @@ def _from_dicom(path: Path) -> EcgFinding:
     groups = list(getattr(ds, "WaveformSequence", []) or [])
     if not groups:
         if "PixelData" in ds:  # a scanned paper ECG stored as an image
-            return _from_pages(path, "dicom")
+            return None
         raise InputError("DICOM file has no waveform (not an ECG)", file=path.name)
 
     def group_rank(i: int) -> tuple:
@@ -77,11 +86,15 @@ def _from_dicom(path: Path) -> EcgFinding:
     li = _pick_lead(names, data)
     sig = data[:, li] * scale[li]
     label = names[li].replace(" (Einthoven)", "") or f"channel {li + 1}"
-    f = analyse_signal(sig, fs, source=Evidence(source=path.name))
-    return _with_text(f, f"{label}, {len(sig) / fs:.0f} s, DICOM waveform")
+    return sig, fs, f"{label}, {len(sig) / fs:.0f} s, DICOM waveform"
 
 
 def _from_mat(path: Path) -> EcgFinding:
+    sig, fs, text = _lead_mat(path)
+    return _with_text(analyse_signal(sig, fs, source=Evidence(source=path.name)), text)
+
+
+def _lead_mat(path: Path) -> tuple[np.ndarray, float, str]:
     import scipy.io
 
     try:
@@ -101,11 +114,15 @@ def _from_mat(path: Path) -> EcgFinding:
         except (IndexError, ValueError):
             pass
     sig = val[0] / gain
-    f = analyse_signal(sig, fs, source=Evidence(source=path.name))
-    return _with_text(f, f"single lead, {len(sig) / fs:.0f} s")
+    return sig, fs, f"single lead, {len(sig) / fs:.0f} s"
 
 
 def _from_wfdb(path: Path) -> EcgFinding:
+    sig, fs, text = _lead_wfdb(path)
+    return _with_text(analyse_signal(sig, fs, source=Evidence(source=path.name)), text)
+
+
+def _lead_wfdb(path: Path) -> tuple[np.ndarray, float, str]:
     try:
         import wfdb
     except ImportError as exc:
@@ -119,8 +136,26 @@ def _from_wfdb(path: Path) -> EcgFinding:
     li = _pick_lead(names, data)
     unit = (rec.units or ["mV"] * data.shape[1])[li].lower()
     sig = data[:, li] * _UNIT_TO_MV.get(unit, 1.0)
-    f = analyse_signal(sig, float(rec.fs), source=Evidence(source=path.name))
-    return _with_text(f, f"{names[li] if names else 'lead 1'}, {len(sig) / rec.fs:.0f} s")
+    return sig, float(rec.fs), f"{names[li] if names else 'lead 1'}, {len(sig) / rec.fs:.0f} s"
+
+
+def lead_signal(path: str | Path) -> tuple[np.ndarray, float, str]:
+    """The lead a signal ECG (DICOM waveform, .mat, WFDB) is analysed on, in mV, with its rate and a
+    caption (for plotting it); InputError for paper ECGs and other files."""
+    path = Path(path)
+    from clinidoc.imaging.loading import sniff
+
+    if sniff(path) == "dicom":
+        lead = _lead_dicom(path)
+        if lead is None:
+            raise InputError("a scanned ECG: no signal to plot", file=path.name)
+        return lead
+    suffix = path.suffix.lower()
+    if suffix == ".mat":
+        return _lead_mat(path)
+    if suffix in (".hea", ".dat") and path.with_suffix(".hea").exists():
+        return _lead_wfdb(path)
+    raise InputError("not a signal ECG (DICOM waveform, .mat or WFDB)", file=path.name)
 
 
 def analyse_image(image, *, source: str, page: int | None = None) -> EcgFinding:

@@ -80,6 +80,22 @@ def _check_wav_complete(path: Path) -> None:
             pos += 8 + clen + (clen & 1)
 
 
+def _decode_pcm16(path: Path) -> np.ndarray | None:
+    """16 kHz mono 16-bit WAV / FLAC through libsndfile: the very samples PyAV gives (s16 / 32768), but
+    without faster-whisper's ``gc.collect()`` after decoding, which holds the GIL for up to a second in a
+    large process (the desktop app) and freezes its window. None for anything else (PyAV decodes it)."""
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(path))
+    except Exception:  # not installed, or a format libsndfile does not read
+        return None
+    if info.samplerate != SAMPLE_RATE or info.channels != 1 or info.subtype != "PCM_16" or info.format not in ("WAV", "FLAC"):
+        return None
+    data, _ = sf.read(str(path), dtype="int16", always_2d=False)
+    return data.astype(np.float32) / 32768.0
+
+
 def decode(path: Path) -> np.ndarray:
     """Mono float32 at 16 kHz."""
     from faster_whisper.audio import decode_audio
@@ -93,7 +109,9 @@ def decode(path: Path) -> np.ndarray:
             file=str(path),
         )
     try:
-        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+        audio = _decode_pcm16(path)
+        if audio is None:
+            audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     except Exception as exc:
         raise InputError(f"audio could not be decoded ({type(exc).__name__}): the file may be truncated", file=str(path)) from exc
     if audio.size == 0:

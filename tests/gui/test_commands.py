@@ -67,3 +67,21 @@ def test_screenshot_renders_the_demo_encounter(tmp_path):
     again = subprocess.run([*_gui_argv(), "--screenshot", str(tmp_path / "again.png"), "--data-dir",
                             str(tmp_path / "home")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_screenshot_of_a_named_state(tmp_path):
+    """--state picks one picture of the live demo; "empty" is the window before anything is opened (1440x900)."""
+    from PIL import Image, ImageStat
+
+    out = tmp_path / "empty.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([*_gui_argv(), "--screenshot", str(out), "--state", "empty", "--data-dir",
+                           str(tmp_path / "home")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    im = Image.open(out)
+    assert (im.width, im.height) == (1440, 900)
+    assert ImageStat.Stat(im.convert("L")).stddev[0] > 10, "the screenshot is blank"
+    assert not (tmp_path / "home" / "screenshots").exists()  # its throwaway store is removed
+    bad = subprocess.run([*_gui_argv(), "--state", "empty"], capture_output=True, text=True, cwd=ROOT, env=env,
+                         timeout=120)
+    assert bad.returncode == 2 and "--screenshot" in bad.stderr
