@@ -11,8 +11,8 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFrame, QHeaderView, QLabel, QScrollArea, QSizePolicy, QTextEdit, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QFrame, QHeaderView, QLabel, QScrollArea, QSizePolicy, QStyledItemDelegate,
+    QTextEdit, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from clinidoc.encounter import EncounterResult, Evidence
@@ -91,6 +91,55 @@ class _Table(QTableWidget):
         event.ignore()
 
 
+def code_choices(diagnosis: str, current: str | None, k: int = 8) -> list[tuple[str, str]]:
+    """The codes the picker offers for a diagnosis: the current code first, then billable candidates
+    retrieved from the ICD-10-CM descriptions (the same retrieval the drafting uses)."""
+    from clinidoc.knowledge import icd10  # the code tables load on first use, not at start-up
+
+    out = icd10.candidates(diagnosis or "", first=current or None, k=k)
+    if current and all(code != current for code, _ in out):
+        out.insert(0, (current, icd10.description(current) or "not in ICD-10-CM"))
+    return out
+
+
+class CodePicker(QStyledItemDelegate):
+    """ICD-10-CM cell editor: an editable list of candidate codes with their descriptions; typing a
+    code by hand still works (validation then checks it). Only the code goes into the note."""
+
+    def __init__(self, table: QTableWidget, text_column: int = 0) -> None:
+        super().__init__(table)
+        self.table, self.text_column = table, text_column
+
+    def createEditor(self, parent, option, index):  # noqa: N802
+        box = QComboBox(parent)
+        box.setEditable(True)
+        box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        diagnosis = self.table.item(index.row(), self.text_column)
+        current = index.data() or ""
+        for code, desc in code_choices(diagnosis.text() if diagnosis else "", current):
+            box.addItem(f"{code} — {desc}", code)
+            box.setItemData(box.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
+        return box
+
+    def setEditorData(self, editor, index):  # noqa: N802
+        i = editor.findData(index.data() or "")
+        if i >= 0:
+            editor.setCurrentIndex(i)
+        else:
+            editor.setEditText(index.data() or "")
+
+    def setModelData(self, editor, model, index):  # noqa: N802
+        text = editor.currentText().strip()
+        i = editor.findText(text)
+        code = editor.itemData(i) if i >= 0 else text.split(" ", 1)[0] if text else ""
+        model.setData(index, code.upper())
+
+    def updateEditorGeometry(self, editor, option, index):  # noqa: N802
+        rect = option.rect
+        rect.setWidth(max(rect.width(), 420))  # room for the descriptions
+        editor.setGeometry(rect)
+
+
 class _Section(QTextEdit):
     """A section's plain text; grows with its content so the note reads top to bottom."""
 
@@ -138,6 +187,7 @@ class NoteEditor(QScrollArea):
 
         self.meds = self._add_table("Medications", [h for _, h in MED_COLUMNS] + ["Source"])
         self.dx = self._add_table("Diagnoses", [h for _, h in DX_COLUMNS] + ["Source"])
+        self.dx.setItemDelegateForColumn(1, CodePicker(self.dx))
         self.allergies = self._add_table("Allergies", [h for _, h in ALLERGY_COLUMNS])
         self.vitals = self._add_table("Vitals", ["Vital sign", "Value", "Unit", "Source"], stretch=0)
         self.labs = self._add_table("Labs", ["Test", "Value", "Unit", "Reference", "Flag", "Source"])
