@@ -158,10 +158,16 @@ def test_processing_fills_note_and_checks_while_event_loop_stays_responsive(wind
     assert window.new_encounter(patient)
     window.add_files([dictation_file, DEMO / "labs.png"])
     progress: list = []
+    shown = window._on_progress  # spied on before the worker starts: its first reports come within milliseconds
+
+    def spy(p):
+        progress.append(p)
+        shown(p)
+
+    window._on_progress = spy
     with GapMeter() as meter, qtbot.waitSignal(window.processing_finished, timeout=600000) as blocker:
         worker = window.process()
         assert worker is not None and window.processing
-        worker.signals.progress.connect(progress.append)
     assert blocker.args == [True], window.last_error
     with capsys.disabled():
         print("\n" + warm_meter.report("start-up warm-up (not asserted)"))
