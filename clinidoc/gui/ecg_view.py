@@ -9,8 +9,6 @@ QTc and the reader's confidence.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from clinidoc.encounter import EcgFinding
 from clinidoc.gui import theme
-from clinidoc.gui.sources import ImagePane
+from clinidoc.gui.sources import ImagePane, staged_input, stored_pages
 from clinidoc.gui.workers import run_in_background
 
 TRACE_COLOUR = "#0077ff"
@@ -66,26 +64,13 @@ def finding_rows(f: EcgFinding | None) -> list[tuple[str, str]]:
 def trace_job(path: Path | None = None, data: bytes | None = None, suffix: str = "", page: int | None = None):
     """Worker: the digitised trace of a paper ECG as (xs, ys, bbox) in the page's pixels, or None."""
     from clinidoc.imaging import ecg_image
-    from clinidoc.imaging.loading import load_pages
 
-    tmpdir = None
-    try:
-        if path is None:
-            tmpdir = tempfile.mkdtemp(prefix="clinidoc-ecg-")
-            os.chmod(tmpdir, 0o700)
-            path = Path(tmpdir) / f"input{suffix}"
-            path.write_bytes(data or b"")
-        pages = load_pages(path)
-        im = pages[(page or 1) - 1] if page and page <= len(pages) else pages[0]
-        d = ecg_image.digitise_detail(im)
-        if d is None or len(d.xs) < 2:
-            return None
-        return np.asarray(d.xs, float), np.asarray(d.ys, float), list(d.bbox)
-    finally:
-        if tmpdir:
-            for p in Path(tmpdir).iterdir():
-                p.unlink(missing_ok=True)
-            os.rmdir(tmpdir)
+    pages = stored_pages(path, data, suffix)
+    im = pages[(page or 1) - 1] if page and page <= len(pages) else pages[0]
+    d = ecg_image.digitise_detail(im)
+    if d is None or len(d.xs) < 2:
+        return None
+    return np.asarray(d.xs, float), np.asarray(d.ys, float), list(d.bbox)
 
 
 def trace_path(xs: np.ndarray, ys: np.ndarray, max_gap: float = 3.0) -> QPainterPath:
@@ -247,18 +232,9 @@ def signal_job(src):
     from clinidoc.imaging.ecg import lead_signal
     from clinidoc.imaging.ecg_signal import r_peaks
 
-    if isinstance(src, (str, Path)):
-        sig, fs, caption = lead_signal(Path(src))
-    else:
-        tmpdir = tempfile.mkdtemp(prefix="clinidoc-ecg-")
-        os.chmod(tmpdir, 0o700)
-        path = Path(tmpdir) / f"input{src[1]}"
-        try:
-            path.write_bytes(src[0])
-            sig, fs, caption = lead_signal(path)
-        finally:
-            path.unlink(missing_ok=True)
-            os.rmdir(tmpdir)
+    path, data, suffix = (Path(src), None, "") if isinstance(src, (str, Path)) else (None, src[0], src[1])
+    with staged_input(path, data, suffix) as readable:
+        sig, fs, caption = lead_signal(readable)
     return sig, fs, r_peaks(sig, fs), caption
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
@@ -158,27 +160,37 @@ class TranscriptView(QWidget):
 
 # -- images -------------------------------------------------------------------------------------
 
-def load_qimage(path: Path | None = None, data: bytes | None = None, suffix: str = "") -> QImage:
-    """First page of an image, PDF or DICOM as a QImage (runs in a worker; QImage is thread-safe).
-    Stored inputs are bytes: they go through a private temporary file that is removed at once."""
+@contextmanager
+def staged_input(path: Path | None = None, data: bytes | None = None, suffix: str = "") -> Iterator[Path]:
+    """A readable path for an input: its own path, or for inputs kept in the encrypted store (bytes) a
+    private temporary file that is removed as soon as the block ends."""
+    if path is not None:
+        yield Path(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="clinidoc-view-") as tmpdir:
+        os.chmod(tmpdir, 0o700)
+        staged = Path(tmpdir) / f"input{suffix}"
+        staged.write_bytes(data or b"")
+        yield staged
+
+
+def stored_pages(path: Path | None = None, data: bytes | None = None, suffix: str = "") -> list:
+    """The pages of an input as PIL images, read into memory (runs in a worker)."""
     from clinidoc.imaging.loading import load_pages
 
-    tmpdir = None
-    try:
-        if path is None:
-            tmpdir = tempfile.mkdtemp(prefix="clinidoc-view-")
-            os.chmod(tmpdir, 0o700)
-            path = Path(tmpdir) / f"input{suffix}"
-            path.write_bytes(data or b"")
-        im = load_pages(path)[0].convert("RGB")
-        raw = im.tobytes()
-        q = QImage(raw, im.width, im.height, 3 * im.width, QImage.Format.Format_RGB888)
-        return q.copy()  # own the pixels: `raw` goes away
-    finally:
-        if tmpdir:
-            for p in Path(tmpdir).iterdir():
-                p.unlink(missing_ok=True)
-            os.rmdir(tmpdir)
+    with staged_input(path, data, suffix) as readable:
+        pages = load_pages(readable)
+        for page in pages:
+            page.load()  # the pixels in memory before a staged file goes
+        return pages
+
+
+def load_qimage(path: Path | None = None, data: bytes | None = None, suffix: str = "") -> QImage:
+    """First page of an image, PDF or DICOM as a QImage (runs in a worker; QImage is thread-safe)."""
+    im = stored_pages(path, data, suffix)[0].convert("RGB")
+    raw = im.tobytes()
+    q = QImage(raw, im.width, im.height, 3 * im.width, QImage.Format.Format_RGB888)
+    return q.copy()  # own the pixels: `raw` goes away
 
 
 class ImageView(QGraphicsView):
