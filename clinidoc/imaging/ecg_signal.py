@@ -1,7 +1,8 @@
 """Analysis of one ECG lead given as a 1-D signal in mV: R peaks, rate, rhythm, intervals.
 
 The rhythm rule is a tiny logistic regression over RR-irregularity and P-wave features
-(weights in resources/ecg/af_logreg.json, fitted on CinC 2017 by bench/bench_ecg.py --train);
+(weights in resources/ecg/af_logreg.json, fitted on CinC 2017 by bench/bench_ecg.py --train),
+held back on a noisy lead (two unlike R-peak detectors disagree, or QRS heights swing);
 R peaks come from neurokit2's detector with a 200 ms refractory (snapped to the QRS, T waves
 pruned, long gaps searched again above the local baseline); intervals are measured on the
 median beat.
@@ -34,6 +35,11 @@ _DEFAULT_MODEL = {
 }
 MIN_BEATS = 5
 MIN_SECONDS = 4.0
+# a lead is too noisy to call AF on when two unlike R-peak detectors agree on under half the
+# beats, or QRS heights vary by more than half their mean; each level is one that fewer than
+# 1 in 20 AF recordings of the CinC dev set reach (and most of its "noisy" recordings do)
+NOISY_AGREEMENT = 0.5
+NOISY_AMP_SPREAD = 0.5
 
 
 def _nk():
@@ -219,6 +225,8 @@ class RhythmFeatures:
     p_corr: float  # mean correlation of each beat's P window with the median P window
     p_amp: float  # P-window swing of the median beat / QRS swing
     quality: float  # mean correlation of beats with the median QRS-T template
+    agreement: float = 1.0  # share of beats an independent detector also finds (bSQI)
+    amp_spread: float = 0.0  # coefficient of variation of the beats' QRS heights
     template: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
     @property
@@ -239,9 +247,35 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / d) if d > 0 else 0.0
 
 
+def detector_agreement(cleaned: np.ndarray, peaks: np.ndarray, fs: float) -> float:
+    """bSQI (Li, Mark & Clifford 2008): matched beats / all beats of two unlike detectors.
+
+    On a clean lead both find the same QRS complexes; on artefact they fire on different
+    bumps. Beats within 150 ms of the ends are left out, as r_peaks leaves them out.
+    """
+    other = _peaks_fallback(cleaned, fs)
+    edge = int(0.15 * fs)
+    other = other[(other >= edge) & (other < len(cleaned) - edge)]
+    if len(peaks) == 0 or len(other) == 0:
+        return 0.0
+    tol = int(0.08 * fs)
+    matched = int(sum(np.min(np.abs(other - p)) <= tol for p in peaks))
+    return matched / (len(peaks) + len(other) - matched)
+
+
+def _amp_spread(cleaned: np.ndarray, peaks: np.ndarray, fs: float) -> float:
+    """How much the QRS height varies from beat to beat (conducted beats in AF barely vary;
+    motion artefact and electrode noise make it swing)."""
+    pre, post = int(0.06 * fs), int(0.10 * fs)
+    amps = np.array([np.ptp(cleaned[p - pre : p + post]) for p in peaks if p - pre >= 0 and p + post < len(cleaned)])
+    return float(np.std(amps) / np.mean(amps)) if len(amps) >= 3 and np.mean(amps) > 0 else 0.0
+
+
 def rhythm_features(cleaned: np.ndarray, peaks: np.ndarray, fs: float) -> RhythmFeatures | None:
     if len(peaks) < 3:
         return None
+    agreement = detector_agreement(cleaned, peaks, fs)
+    amp_spread = _amp_spread(cleaned, peaks, fs)
     rr = np.diff(peaks) / fs
     med = float(np.median(rr))
     drr = np.abs(np.diff(rr))
@@ -256,7 +290,7 @@ def rhythm_features(cleaned: np.ndarray, peaks: np.ndarray, fs: float) -> Rhythm
     pre, post = int(0.30 * fs), int(0.40 * fs)
     ok = [p for p in peaks if p - pre >= 0 and p + post < len(cleaned)]
     if len(ok) < 3:
-        return RhythmFeatures(len(peaks), 60 / rr.mean(), irr_med, irr_rmssd, tpr, 0.0, 0.0, 0.0)
+        return RhythmFeatures(len(peaks), 60 / rr.mean(), irr_med, irr_rmssd, tpr, 0.0, 0.0, 0.0, agreement, amp_spread)
     beats = np.stack([cleaned[p - pre : p + post] for p in ok])
     tmpl = np.median(beats, axis=0)
     pw = slice(0, pre - int(0.06 * fs))
@@ -267,7 +301,8 @@ def rhythm_features(cleaned: np.ndarray, peaks: np.ndarray, fs: float) -> Rhythm
     pseg = tmpl[pw] - np.linspace(tmpl[pw][0], tmpl[pw][-1], len(tmpl[pw]))
     qrs_amp = float(np.ptp(tmpl[pre - int(0.06 * fs) : pre + int(0.06 * fs)])) or 1.0
     p_amp = float(np.ptp(pseg) / qrs_amp)
-    return RhythmFeatures(len(peaks), 60 / rr.mean(), irr_med, irr_rmssd, tpr, p_corr, p_amp, quality, tmpl)
+    return RhythmFeatures(len(peaks), 60 / rr.mean(), irr_med, irr_rmssd, tpr, p_corr, p_amp, quality, agreement,
+                          amp_spread, tmpl)
 
 
 def af_probability(f: RhythmFeatures) -> float:
@@ -366,8 +401,12 @@ def analyse_signal(signal_mv: np.ndarray, fs: float, *, source: Evidence) -> Ecg
     is_af = p_af >= m.get("threshold", 0.5)
     margin = abs(p_af - m.get("threshold", 0.5)) * 2  # 0 at the boundary, 1 when certain
     quality = max(0.0, min(1.0, f.quality))
+    noisy = f.agreement < NOISY_AGREEMENT or f.amp_spread > NOISY_AMP_SPREAD
     if quality < 0.5:
         rhythm = "indeterminate"  # beats do not look alike: noise or a bad digitisation
+    elif is_af and noisy:
+        # irregular "beats" on a noisy lead are as likely artefact as AF: say so, do not guess
+        rhythm = "indeterminate"
     elif is_af:
         rhythm = "atrial_fibrillation"
     elif f.irr_med > 0.12 or f.p_corr < 0.2:
@@ -388,7 +427,7 @@ def analyse_signal(signal_mv: np.ndarray, fs: float, *, source: Evidence) -> Ecg
     if iv["qt_ms"] is not None:
         qtc = float(round(iv["qt_ms"] / np.sqrt(rr_s)))
         qtcf = float(round(iv["qt_ms"] / np.cbrt(rr_s)))
-    conf = quality * (0.5 + 0.5 * margin) * min(1.0, f.n_beats / 10)
+    conf = quality * (0.5 + 0.5 * margin) * min(1.0, f.n_beats / 10) * (0.5 if noisy else 1.0)
     finding = EcgFinding(
         rhythm=rhythm,
         heart_rate_bpm=hr,
@@ -401,5 +440,6 @@ def analyse_signal(signal_mv: np.ndarray, fs: float, *, source: Evidence) -> Ecg
         # extra keys (the model allows them): Fridericia QTc and the AF score for the bench
         qtc_fridericia_ms=qtcf,
         af_probability=round(p_af, 3),
+        detector_agreement=round(f.agreement, 2),
     )
     return finding

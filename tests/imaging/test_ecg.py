@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import signal as sps
 
 from clinidoc.encounter import Evidence
 from clinidoc.errors import InputError
@@ -241,3 +242,50 @@ def test_beat_on_a_motion_swing_is_not_lost():
     assert np.min(np.abs(peaks / FS_SYN - centre)) <= 0.03
     f = analyse_signal(x, FS_SYN, source=Evidence(source="syn"))
     assert f.heart_rate_bpm == pytest.approx(75, abs=1)
+
+
+# ------------------------------------------------- noise: irregular artefact is not AF
+
+# CinC "~" (too noisy to classify) recordings the RR-irregularity model alone called AF
+NOISY_CALLED_AF = ["A00629", "A01299", "A01521", "A02032", "A02055", "A02750"]
+
+
+@needs_data
+@pytest.mark.parametrize("rec", NOISY_CALLED_AF)
+def test_noisy_recording_is_not_called_af(rec):
+    f = analyse_file(CINC / "records" / f"{rec}.mat")
+    assert f.rhythm != "atrial_fibrillation"
+    assert f.model_extra["af_probability"] >= 0.5  # the rhythm model alone would still say AF
+    assert f.rhythm == "indeterminate"
+
+
+@needs_data
+def test_af_recordings_keep_their_call_with_the_noise_check(cinc_findings):
+    labels = _labels()
+    af = {r: f for r, f in cinc_findings.items() if labels[r] == "A"}
+    # the noise levels sit where fewer than 1 in 20 AF recordings reach
+    assert np.mean([f.model_extra["detector_agreement"] >= ecg_signal.NOISY_AGREEMENT for f in af.values()]) >= 0.95
+    assert np.mean([f.rhythm == "atrial_fibrillation" for f in af.values()]) >= 0.85
+
+
+def test_detectors_agree_on_a_clean_lead_and_not_on_artefact():
+    rng = np.random.default_rng(3)
+    beats = np.cumsum(rng.uniform(0.45, 1.0, 30)) + 0.4  # irregularly irregular, 60-130/min
+    beats = beats[beats < 11.5]
+    x = _synthetic(beats, 12.0)
+    clean_f = analyse_signal(x, FS_SYN, source=Evidence(source="syn"))
+    assert clean_f.rhythm == "atrial_fibrillation"
+    assert clean_f.model_extra["detector_agreement"] >= 0.9
+    # the same rhythm with six 1 s bursts of muscle noise (5-40 Hz, about the height of an R)
+    sos = sps.butter(2, [5, 40], btype="bandpass", fs=FS_SYN, output="sos")
+    calls = []
+    for seed in range(5):
+        r = np.random.default_rng(seed)
+        burst = sps.sosfilt(sos, r.normal(0, 1, len(x)))
+        on = np.zeros(len(x))
+        for c in r.uniform(0.5, 11.5, 6):
+            on[int((c - 0.5) * FS_SYN) : int((c + 0.5) * FS_SYN)] = 1
+        f = analyse_signal(x + 1.2 * on * burst / burst.std(), FS_SYN, source=Evidence(source="syn"))
+        calls.append(f.rhythm)
+        assert f.confidence < clean_f.confidence
+    assert calls.count("atrial_fibrillation") <= 1, calls
