@@ -92,24 +92,58 @@ def _norm_name(name: str) -> str:
     return re.sub(r"\s+", " ", name).strip()
 
 
+# letters OCR takes for one another in short names ("Pit" for "Plt", "C02" for "CO2")
+_OCR_CONFUSIONS = (("0", "o"), ("1", "l"), ("i", "l"), ("l", "i"), ("1", "i"), ("5", "s"))
+
+
 def _lookup(test: str) -> tuple[str, str, bool] | None:
     """(printed synonym, code, exact?) for a test name, tolerating OCR slips in longer names."""
     from rapidfuzz import fuzz, process
 
     table = _synonyms()
     key = _norm_name(test)
-    for candidate in (key, re.sub(r"\s*\((.*?)\)\s*", " ", key).strip()):  # "Glucose (fasting)"
+    bare = _norm_name(re.sub(r"\s*\([^)]*\)\s*", " ", test))  # "Glucose (fasting)", "LDL (calc)"
+    for candidate in (key, bare):
         if candidate in table:
             return (*table[candidate], True)
-    # OCR confuses O/0 in short names ("C02"); compare with digits read as letters as well
+    # OCR confuses O/0, l/1/i in short names ("C02", "Pit"); try those readings as well
     letters = key.translate(str.maketrans("01", "ol"))
     if letters in table:
         return (*table[letters], False)
+    if len(key) <= 6:
+        for a, b in _OCR_CONFUSIONS:
+            for i, ch in enumerate(key):
+                if ch == a and (alt := key[:i] + b + key[i + 1 :]) in table:
+                    return (*table[alt], False)
     if len(key) >= 5:  # short names are too ambiguous for fuzzy matching
-        hit = process.extractOne(key, list(table), scorer=fuzz.ratio, score_cutoff=85)
-        if hit:
-            return (*table[hit[0]], False)
+        # an OCR slip changes a letter or two; a name that is longer or shorter by a word
+        # ("Non-HDL cholesterol", "LDL cholesterol calc") is another test, not a misreading
+        near = [name for name in table if abs(len(name) - len(key)) <= 2]
+        for name, _, _ in process.extract(key, near, scorer=fuzz.ratio, score_cutoff=85, limit=3):
+            if _looks_misread(key, name):
+                return (*table[name], False)
     return None
+
+
+# characters that print alike, so that OCR reads one for another; a name that differs from a
+# known one in other letters ("Glukose" / "Glucose") is a spelling, kept as printed
+_LOOKALIKE = [set("eoca"), set("il1j!|"), set("uvn"), set("0o"), set("5s"), set("bh"), set("gq9"), set("2z"),
+              set("rnm")]  # fmt: skip
+
+
+def _looks_misread(read: str, name: str) -> bool:
+    from rapidfuzz.distance import Levenshtein
+
+    for op, i, j in Levenshtein.editops(read, name):
+        if op == "replace":
+            a, b = read[i], name[j]
+            if not any(a in group and b in group for group in _LOOKALIKE):
+                return False
+        else:  # a lost or extra character: OCR drops and adds thin marks, spaces and r/n of an m
+            ch = read[i] if op == "delete" else name[j]
+            if ch not in " -.,'il1rn":
+                return False
+    return True
 
 
 def lab_code(test: str) -> str | None:
@@ -119,10 +153,29 @@ def lab_code(test: str) -> str | None:
 
 
 def _clean_test(test: str) -> str:
-    """The test name as printed; an OCR misreading of a known name ('Platelots') is replaced
-    by that name, exact spellings (whatever their case) are kept."""
+    """The test name as printed; an OCR misreading of a known name ('Platelots', 'Pit') is
+    spelled as that name, in the case it was printed in ('Platelets', 'Plt'); exact spellings
+    (whatever their case) are kept."""
     hit = _lookup(test)
-    return hit[0] if hit and not hit[2] else test
+    return _respell(test, hit[0]) if hit and not hit[2] else test
+
+
+def _respell(read: str, name: str) -> str:
+    """`read` with the characters that differ from `name` replaced by name's, cased like the
+    characters they replace (upper case throughout when everything read is upper case)."""
+    from rapidfuzz.distance import Levenshtein
+
+    upper = read.upper() == read and any(c.isalpha() for c in read)
+    out = []
+    for tag, i0, i1, j0, j1 in Levenshtein.opcodes(read.lower(), name.lower()):
+        if tag == "equal":
+            out.append(read[i0:i1])
+            continue
+        for k, ch in enumerate(name[j0:j1]):
+            like = read[i0 + k] if i0 + k < i1 else ""
+            up = like.isupper() if like.isalpha() else upper
+            out.append(ch.upper() if up else ch.lower())
+    return "".join(out)
 
 
 _UNITS = (
@@ -134,7 +187,8 @@ _UNITS = (
 
 
 def _unit_key(unit: str) -> str:
-    u = unit.lower().translate(str.maketrans({"×": "x", "°": "^", "~": "^", "µ": "u", "μ": "u", " ": None}))
+    # "u" and "µ" stay apart: a unit is given back as printed, and both spellings are printed
+    u = unit.lower().translate(str.maketrans({"×": "x", "°": "^", "~": "^", "μ": "µ", " ": None}))
     return u.rstrip(".,;:").replace("^", "")
 
 
@@ -144,7 +198,7 @@ _UNIT_BY_KEY = {_unit_key(u): u for u in _UNITS}
 def clean_unit(unit: str) -> str | None:
     """A unit as printed, with OCR noise (case, '×', stray '.', lost '^') mapped back to the
     usual spelling when it is a common lab unit."""
-    unit = unit.strip()
+    unit = unit.strip().replace("μ", "µ")  # OCR gives the Greek letter for the micro sign
     if not unit:
         return None
     return _UNIT_BY_KEY.get(_unit_key(unit), unit.rstrip(".,;:") or None)
@@ -186,14 +240,30 @@ def parse_number(text: str) -> float | None:
     return float(text)
 
 
+_CRITICAL_WORDS = ("CRITICAL", "CRIT", "PANIC", "C", "ALERT")
+_ARROWS = {"↑": "H", "↓": "L", "▲": "H", "▼": "L", "⇧": "H", "⇩": "L"}
+
+
+def _is_critical(text: str) -> bool:
+    words = re.sub(r"[^A-Za-z]", " ", text).upper().split()
+    return "!" in text or any(w in _CRITICAL_WORDS for w in words)
+
+
 def parse_flag(text: str) -> LabFlag | None:
-    """'H', 'HH', 'Critical High', 'Low', '*', 'H*' ... -> a LabFlag; None when blank or not a flag."""
+    """'H', 'HH', 'Critical High', 'Low', '*', 'H*', '↑', '↓↓', '(H)' ... -> a LabFlag; None when
+    blank or not a flag. A bare 'Critical' or '*' says only 'abnormal' ('A'): the range gives
+    the direction."""
     raw = text.strip()
     if not raw:
         return None
+    arrows = [_ARROWS[ch] for ch in raw if ch in _ARROWS]
+    if arrows and not re.search(r"[A-Za-z0-9]", raw.replace("(", "").replace(")", "")):
+        if len(set(arrows)) > 1:
+            return None
+        return (arrows[0] * 2 if len(arrows) > 1 else arrows[0])  # type: ignore[return-value]
     words = re.sub(r"[^A-Za-z]", " ", raw).upper().split()
-    critical = "!" in raw or any(w in ("CRITICAL", "CRIT", "PANIC", "C") for w in words)
-    words = [w for w in words if w not in ("CRITICAL", "CRIT", "PANIC", "C")]
+    critical = _is_critical(raw)
+    words = [w for w in words if w not in _CRITICAL_WORDS]
     if not words:
         return "A" if ("*" in raw or critical) else None
     if len(words) > 1 or words[0] not in _FLAG_WORDS:
@@ -243,7 +313,7 @@ _HEADER_WORDS = {
     "result": ("result", "results", "value", "observed"),
     "unit": ("unit", "units"),
     "range": ("reference", "range", "interval", "normal", "ref", "ref."),
-    "flag": ("flag", "flags", "abn", "abnormal", "status", "h/l", "indicator"),
+    "flag": ("flag", "flags", "abn", "abnormal", "status", "h/l", "indicator", "interpretation"),
 }
 
 
@@ -317,19 +387,49 @@ def _rows(boxes: list[TextBox]) -> list[_Row]:
     return rows
 
 
-def _header_columns(row: _Row) -> dict[str, tuple[float, float]] | None:
-    """Column name -> x span, when this row is a table header (>= 3 known columns incl. result)."""
-    cols: dict[str, tuple[float, float]] = {}
-    last = None
+def _header_names(row: _Row) -> list[str | None]:
+    """The column each word of a header row names. A word that names none ("Your", "Biological",
+    "Standard") belongs to the header phrase it is printed in: the known word next to it in the
+    same box, else one a word space away (under half a line height; columns are further apart),
+    so "Biological Ref. Interval" spans the whole phrase and cells printed under its first word
+    land in that column."""
+    names: list[str | None] = []
     for w in row.words:
         token = w.text.lower().strip(":")
         name = next((k for k, words in _HEADER_WORDS.items() if token in words), None)
+        if name is None and token in ("name", "description") and "test" not in names:
+            name = "test"
+        names.append(name)
+    known = list(names)
+    for i, w in enumerate(row.words):
+        if known[i] is not None or not re.search(r"[A-Za-z]", w.text):
+            continue
+        best, best_gap = None, 0.5 * row.height
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(row.words) and known[j] is not None:
+                other = row.words[j]
+                gap = other.x0 - w.x1 if j > i else w.x0 - other.x1
+                if other.box is w.box:
+                    gap = min(gap, 0.0)  # one OCR box: one phrase
+                if gap < best_gap:
+                    best, best_gap = known[j], gap
+        names[i] = best
+    return names
+
+
+def _header_columns(row: _Row) -> dict[str, tuple[float, float]] | None:
+    """Column name -> x span, when this row is a table header (>= 3 known columns incl. result)."""
+    cols: dict[str, tuple[float, float]] = {}
+    others: list[list[float]] = []  # headers of columns that hold no part of a result
+    last, last_box = None, None
+    for w, name in zip(row.words, _header_names(row)):
         if name is None:
-            if token in ("name", "description") and "test" not in cols:
-                name = "test"
+            if last == "_other" and (w.box is last_box or w.x0 - others[-1][1] < 0.5 * row.height):
+                others[-1][1] = w.x1  # "Previous (02/14/26)"
             else:
-                last = None
-                continue
+                others.append([w.x0, w.x1])
+            last, last_box = "_other", w.box
+            continue
         if name in cols:
             if name == last:  # a two-word header ("Reference range") widens one column
                 x0, x1 = cols[name]
@@ -338,6 +438,10 @@ def _header_columns(row: _Row) -> dict[str, tuple[float, float]] | None:
             cols[name] = (w.x0, w.x1)
         last = name
     if "result" in cols and len(cols) >= 3 and len(row.words) <= 2 * len(cols) + 2:
+        # a column the header names but we do not read ("Previous", "Method") still takes its
+        # cells, so that they are not pushed into the result or range next to it
+        for i, (x0, x1) in enumerate(others):
+            cols[f"_other{i}"] = (x0, x1)
         return cols
     return None
 
@@ -381,9 +485,13 @@ def _parse_cells(
     m = _VALUE_RE.match(result.replace("*", " ").strip())
     flag_text = text.get("flag", "")
     for key in ("range", "unit"):  # a flag printed close to its neighbour can land in that cell
-        parts = text.get(key, "").rsplit(" ", 1)
-        if len(parts) == 2 and parse_flag(parts[1]) in ("H", "L", "HH", "LL") and not flag_text:
-            text[key], flag_text = parts[0], parts[1]
+        words = text.get(key, "").split()
+        for n in (2, 1):  # "Critical High", "H"
+            if flag_text or len(words) <= n:
+                continue
+            tail = " ".join(words[-n:])
+            if parse_flag(tail) in ("H", "L", "HH", "LL"):
+                text[key], flag_text = " ".join(words[:-n]), tail
     unit = clean_unit(text.get("unit", ""))
     value: float | str
     if m:
@@ -412,6 +520,8 @@ def _parse_cells(
         flag = _flag_from_range(value, low, high) if flag is None else (_flag_from_range(value, low, high) or "A")
         if flag == "N" and parse_flag(flag_text) == "A":
             flag = "A"  # the lab marked it abnormal although the number is inside the range
+        elif flag in ("H", "L") and _is_critical(flag_text):
+            flag = flag * 2  # "CRITICAL" without a direction: the range says which side
     boxes = row.boxes
     bbox = [
         round(min(b.x0 for b in boxes), 1),
@@ -456,12 +566,20 @@ def _free_rows(rows: list[_Row], source: str, page: int | None) -> list[LabResul
     return out
 
 
-def _table_rows(rows: list[_Row], source: str, page: int | None) -> list[LabResult]:
+def _table_rows(
+    rows: list[_Row], source: str, page: int | None, carried: dict[str, tuple[float, float]] | None = None
+) -> tuple[list[LabResult], dict[str, tuple[float, float]] | None]:
+    """Rows of the tables on one page, and the columns of the last table that gave rows.
+    `carried` are the columns of a table left open at the end of the previous page:
+    a continuation page that does not repeat the header is read with them."""
     out: list[LabResult] = []
     cols = None
     last_y = None
-    for row in rows:
-        header = _header_columns(row)
+    open_at_end = None
+    headers = [_header_columns(r) for r in rows]
+    if carried is not None and not any(headers):
+        cols = carried
+    for row, header in zip(rows, headers):
         if header is not None:
             cols, last_y = header, row.y
             continue
@@ -471,14 +589,18 @@ def _table_rows(rows: list[_Row], source: str, page: int | None) -> list[LabResu
             cols = None  # a wide gap ends the table: footers are not results
             continue
         parsed = _parse_row(row, cols, source, page)
+        if parsed is not None and cols is carried and parsed.code is None and parsed.reference_low is None \
+                and parsed.reference_high is None:
+            parsed = None  # without its header, a line of a continuation page must look like a result
         if parsed is not None:
             out.append(parsed)
             last_y = row.y
-        elif len(row.words) <= 3:
+            open_at_end = cols
+        elif len(row.words) <= 3 and last_y is not None:
             last_y = row.y  # a section title ("Lipids") keeps the table open
-    if not out and not any(_header_columns(r) for r in rows):
+    if not out and not any(headers):
         out = _free_rows(rows, source, page)
-    return out
+    return out, open_at_end  # the page's footer closes the table on the page, not in the report
 
 
 # ---------------------------------------------------------------- patient header
@@ -575,11 +697,14 @@ def read_lab_report(path: str | Path) -> LabReport:
     is_pdf = sniff(path) == "pdf"
     results: list[LabResult] = []
     patient: dict = {}
+    carried = None
     for number, boxes in enumerate(pages, start=1):
         if not boxes:
+            carried = None
             continue
         rows = _rows(boxes)
-        results.extend(_table_rows(rows, path.name, number if is_pdf else None))
+        page_rows, carried = _table_rows(rows, path.name, number if is_pdf else None, carried)
+        results.extend(page_rows)
         if not patient:
             patient = _patient(rows)
     return LabReport(

@@ -147,6 +147,46 @@ def test_synthetic_layouts(tmp_path: Path, layout, want) -> None:
     assert report.patient["birth_date"] == "1961-03-14"  # dotted dates are day first
 
 
+# header phrases with words that name no column ("Your Value", "Biological Ref. Interval"), a
+# column that is not read ("Previous"), flags as arrows and as "CRITICAL" without a direction
+LAYOUT_C = (
+    ["Investigation", "Your Value", "Previous", "Biological Ref. Interval", "Units", "Status"],
+    [
+        ["Sodium", "138", "141", "135-145", "mmol/L", ""],
+        ["Potassium", "6.9", "4.4", "3.5-5.1", "mmol/L", "CRITICAL"],
+        ["Glucose", "41", "88", "70-99", "mg/dL", "CRITICAL"],
+        ["ALT", "88", "35", "7-56", "U/L", "↑"],
+        ["Albumin", "2.9", "3.6", "3.5-5.0", "g/dL", "↓"],
+    ],
+    [260, 190, 150, 340, 170, 180],
+)
+WANT_C = [
+    ("Sodium", "sodium", 138.0, "mmol/L", "N"),
+    ("Potassium", "potassium", 6.9, "mmol/L", "HH"),
+    ("Glucose", "glucose", 41.0, "mg/dL", "LL"),
+    ("ALT", "alt", 88.0, "U/L", "H"),
+    ("Albumin", "albumin", 2.9, "g/dL", "L"),
+]
+
+
+def test_header_phrases_unread_columns_arrows_and_bare_critical(tmp_path: Path) -> None:
+    path = tmp_path / "report.png"
+    _render_table(*LAYOUT_C, title="Synthetic Lab").save(path)
+    _check(read_lab_report(path).rows, WANT_C)
+
+
+def test_continuation_page_without_header_uses_previous_columns(tmp_path: Path) -> None:
+    header, rows, widths = LAYOUT_A
+    page1 = _render_table(header, rows[:4], widths, title="Synthetic Lab")
+    page2 = _render_table(["(continued)"], rows[4:], widths, title="Synthetic Lab, page 2")
+    path = tmp_path / "two_pages.pdf"
+    page1.save(path, save_all=True, append_images=[page2], resolution=150)
+    report = read_lab_report(path)
+    assert report.pages == 2
+    _check(report.rows, WANT_A)
+    assert [r.source.page for r in report.rows] == [1] * 4 + [2] * 3
+
+
 def test_scan_like_rotated_blurred_jpeg(tmp_path: Path) -> None:
     im = _render_table(*LAYOUT_A, title="Synthetic Lab")
     im = im.rotate(-2.0, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(235, 235, 230))
@@ -220,7 +260,8 @@ def test_pdf_text_layer_used_instead_of_ocr(tmp_path: Path) -> None:
     [
         ("H", "H"), ("L", "L"), ("HH", "HH"), ("LL", "LL"), ("High", "H"), ("low", "L"),
         ("Critical High", "HH"), ("CRITICAL LOW", "LL"), ("H*", "H"), ("*", "A"), ("", None),
-        ("mmol/L", None), ("Abnormal", "A"),
+        ("mmol/L", None), ("Abnormal", "A"), ("↑", "H"), ("↓", "L"), ("↑↑", "HH"), ("↓↓", "LL"), ("(LL)", "LL"),
+        ("↑↓", None), ("CRITICAL", "A"),
     ],
 )  # fmt: skip
 def test_parse_flag(text: str, want) -> None:
@@ -252,7 +293,9 @@ def test_lab_code(name: str, code) -> None:
 @pytest.mark.parametrize(
     "raw,want",
     [("mg/dl", "mg/dL"), ("mg/L.", "mg/L"), ("×10^3/uL", "x10^3/uL"), ("x103/uL", "x10^3/uL"), ("%", "%"),
-     ("furlongs", "furlongs"), ("", None)],
+     ("furlongs", "furlongs"), ("", None),
+     # "u" and the micro sign are both printed: each is given back as it was (OCR's Greek mu is the micro sign)
+     ("umol/L", "umol/L"), ("µmol/L", "µmol/L"), ("μmol/L", "µmol/L"), ("μkat/L", "µkat/L")],
 )  # fmt: skip
 def test_clean_unit(raw: str, want) -> None:
     assert clean_unit(raw) == want
@@ -264,6 +307,25 @@ def test_ocr_misreading_of_test_name_is_corrected_exact_kept() -> None:
     assert _clean_test("Platelots") == "Platelets"
     assert _clean_test("Troponin I, hs") == "Troponin I, hs"
     assert _clean_test("HEMOGLOBIN") == "HEMOGLOBIN"
+
+
+@pytest.mark.parametrize(
+    "read,printed,code",
+    [
+        ("Pit", "Plt", "platelets"),  # l read as i in a short name; the case stays as printed
+        ("HEMOGIOBIN", "HEMOGLOBIN", "hemoglobin"),
+        # other tests and other spellings are not OCR slips: kept as printed
+        ("Non-HDL Cholesterol", "Non-HDL Cholesterol", None),
+        ("LDL Cholesterol (calc)", "LDL Cholesterol (calc)", "ldl"),
+        ("Glukose", "Glukose", None),
+        ("Troponin T, hs", "Troponin T, hs", "troponin"),
+    ],
+)
+def test_test_names_only_lookalike_slips_are_respelled(read: str, printed: str, code) -> None:
+    from clinidoc.imaging.labs import _clean_test
+
+    assert _clean_test(read) == printed
+    assert lab_code(read) == code
 
 
 @pytest.mark.parametrize(
