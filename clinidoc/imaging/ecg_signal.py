@@ -194,10 +194,14 @@ def _search_back(cleaned: np.ndarray, peaks: np.ndarray, sign: float, fs: float)
             if hi - lo < 3:
                 continue
             i = lo + int(np.argmax(q[lo:hi]))
-            if i in (lo, hi - 1):
-                continue  # rising into the window edge: part of a neighbour, not a peak
-            if q[i] >= 0.5 * med_amp and _slope(cleaned, i, fs) >= 0.5 * med_slope:
+            if i not in (lo, hi - 1) and q[i] >= 0.5 * med_amp and _slope(cleaned, i, fs) >= 0.5 * med_slope:
                 added.append(i)
+                continue
+            # an ectopic beat (a PVC) often points the other way: accept it when it is at
+            # least as tall as the usual R, so a T wave or a ripple is not taken for one
+            j = lo + int(np.argmin(q[lo:hi]))
+            if j not in (lo, hi - 1) and -q[j] >= med_amp and _slope(cleaned, j, fs) >= 0.5 * med_slope:
+                added.append(j)
         if not added:
             break
         peaks = np.sort(np.r_[peaks, np.asarray(added, dtype=int)])
