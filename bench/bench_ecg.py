@@ -37,7 +37,7 @@ from clinidoc.imaging import ecg_signal
 DATA = ROOT.parent / "shared" / "data" / "ecg" / "cinc2017"
 WEIGHTS = ROOT / "resources" / "ecg" / "af_logreg.json"
 FS = 300.0
-FEATURES = ["log_irr_med", "p_corr"]
+FEATURES = ["log_irr_med", "p_corr", "log_hr"]
 STYLES = {  # (minor line, major line) colours
     "pink": ((245, 205, 205), (235, 140, 140)),
     "red": ((245, 200, 200), (210, 50, 50)),

@@ -1,6 +1,6 @@
 """Analysis of one ECG lead given as a 1-D signal in mV: R peaks, rate, rhythm, intervals.
 
-The rhythm rule is a tiny logistic regression over RR-irregularity and P-wave features
+The rhythm rule is a tiny logistic regression over RR irregularity, P-wave and rate features
 (weights in resources/ecg/af_logreg.json, fitted on CinC 2017 by bench/bench_ecg.py --train),
 held back on a noisy lead (two unlike R-peak detectors disagree, or QRS heights swing);
 R peaks come from neurokit2's detector with a 200 ms refractory (snapped to the QRS, T waves
@@ -26,11 +26,11 @@ from clinidoc.encounter import EcgFinding, Evidence
 _WEIGHTS = config.resource("ecg", "af_logreg.json")
 # CinC-trained defaults, used when the weights file is missing (same numbers as the file)
 _DEFAULT_MODEL = {
-    "features": ["log_irr_med", "p_corr"],
-    "mean": [-2.65732, 0.49849],
-    "scale": [0.96555, 0.25847],
-    "coef": [3.07431, -1.45937],
-    "intercept": 0.0812,
+    "features": ["log_irr_med", "p_corr", "log_hr"],
+    "mean": [-2.6633, 0.49106, 4.3886],
+    "scale": [0.96427, 0.26025, 0.26046],
+    "coef": [2.65003, -1.35943, 0.92514],
+    "intercept": 0.05338,
     "threshold": 0.5,
 }
 MIN_BEATS = 5
@@ -236,6 +236,12 @@ class RhythmFeatures:
     @property
     def log_irr_med(self) -> float:
         return float(np.log(self.irr_med + 0.01))
+
+    @property
+    def log_hr(self) -> float:
+        # respiratory sinus arrhythmia makes slow sinus rhythm irregular: the same irregularity
+        # means more at 130/min than at 55/min
+        return float(np.log(max(self.hr, 1.0)))
 
     @property
     def log_irr_rmssd(self) -> float:
