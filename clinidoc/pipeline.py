@@ -9,6 +9,7 @@ and the tests share one code path and load each model once.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from clinidoc.encounter import (
 from clinidoc.errors import InputError
 from clinidoc.progress import CancelToken, Progress, ProgressCallback, ignore_progress
 from clinidoc.weights import ModelRegistry
+
+log = logging.getLogger(__name__)
 
 SOAP_KEYS = ("subjective", "objective", "assessment", "plan")
 
@@ -173,6 +176,21 @@ def ecg_method_use() -> ModelUse:
                     backend="numpy", params={"neurokit2": nk, "weights": weights.name})
 
 
+def _paper_ecg_identity(path: Path, finding) -> dict:
+    """Patient identity printed on a paper ECG's header; {} for signal files or when OCR fails
+    (the reading itself stands without it)."""
+    from clinidoc.imaging.identity import paper_header
+    from clinidoc.imaging.loading import sniff
+
+    if sniff(path) not in ("image", "pdf"):
+        return {}
+    try:
+        return paper_header(path, finding.source.bbox, finding.source.page)
+    except (ImportError, OSError, ValueError, RuntimeError) as exc:
+        log.warning("ECG header not read (%s)", type(exc).__name__)
+        return {}
+
+
 def read_images(paths: list[Path], errors: list[InputError], progress) -> ImageFindings:
     """Classify each file by content and read what it holds: lab rows, ECG findings, DICOM identity."""
     from clinidoc.imaging.classify import classify
@@ -191,7 +209,10 @@ def read_images(paths: list[Path], errors: list[InputError], progress) -> ImageF
                 if report.patient:
                     artifact.patient = report.patient  # printed identity, for the patient-mismatch check
             elif artifact.kind == "ecg" and not artifact.error:
-                found.ecg.append(analyse_file(path))
+                finding = analyse_file(path)
+                found.ecg.append(finding)
+                if printed := _paper_ecg_identity(path, finding):
+                    artifact.patient = printed  # the name/MRN/DOB on the printout, for the mismatch check
         except InputError as exc:
             artifact.error = str(exc.args[0]) if exc.args else str(exc)
         if artifact.error:

@@ -23,6 +23,7 @@ from PIL import Image
 from clinidoc import config
 from clinidoc.encounter import Evidence, LabFlag, LabResult
 from clinidoc.errors import InputError
+from clinidoc.imaging.identity import printed_identity
 from clinidoc.imaging.loading import TextBox, load_pages, pdf_text_boxes, sniff
 
 # ---------------------------------------------------------------- OCR
@@ -706,7 +707,9 @@ def read_lab_report(path: str | Path) -> LabReport:
         page_rows, carried = _table_rows(rows, path.name, number if is_pdf else None, carried)
         results.extend(page_rows)
         if not patient:
-            patient = _patient(rows)
+            # labelled fields first; else a bare header line ("Jane Doe  MRN 123  DOB ...")
+            patient = _patient(rows) or printed_identity(
+                [" ".join(b.text for b in sorted(r.boxes, key=lambda b: b.x0)) for r in rows[:8]])
     return LabReport(
         file=path.name,
         rows=results,

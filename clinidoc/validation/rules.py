@@ -709,7 +709,8 @@ def patient_mismatch(result: EncounterResult, patient: Patient | None) -> list[V
         printed = getattr(img, "patient", None) or (img.model_extra or {}).get("patient")
         if isinstance(printed, dict):
             g = lambda *ks: next((printed[k] for k in ks if printed.get(k)), None)  # noqa: E731
-            out += _identity_issues(f"images[{i}].patient", f"Report {img.file}",
+            label = "ECG" if img.kind == "ecg" else "Report"
+            out += _identity_issues(f"images[{i}].patient", f"{label} {img.file}",
                                     g("name", "patient_name", "PatientName"),
                                     g("mrn", "patient_id", "id", "PatientID"),
                                     g("birth_date", "dob", "date_of_birth", "PatientBirthDate"), patient, ev)
