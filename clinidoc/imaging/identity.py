@@ -14,10 +14,10 @@ from clinidoc.imaging.loading import TextBox
 
 _DATE = r"\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}|\d{4}-\d{2}-\d{2}|\d{1,2} [A-Za-z]{3,9} \d{4}|[A-Za-z]{3,9} \d{1,2}, \d{4}"
 _MRN = re.compile(r"\b(?:MRN|MR#|MR\s*No\.?|Medical\s+record(?:\s+(?:number|no\.?))?|Patient\s+ID|PID)\s*[:#]?\s*"
-                  r"([A-Z0-9][A-Z0-9\-]{3,})\b", re.I)
+                  r"([A-Z0-9][A-Z0-9\-]{3,})\b", re.IGNORECASE)
 # OCR reads the O of DOB as a zero
-_DOB = re.compile(rf"\b(?:D[O0]B|D\.[O0]\.B\.?|Date\s+of\s+birth|Birth\s*date|Born)\s*[:#]?\s*({_DATE})", re.I)
-_SEX = re.compile(r"\b(?:Sex|Gender)\s*[:#]?\s*(Male|Female|M|F)\b", re.I)
+_DOB = re.compile(rf"\b(?:D[O0]B|D\.[O0]\.B\.?|Date\s+of\s+birth|Birth\s*date|Born)\s*[:#]?\s*({_DATE})", re.IGNORECASE)
+_SEX = re.compile(r"\b(?:Sex|Gender)\s*[:#]?\s*(Male|Female|M|F)\b", re.IGNORECASE)
 _NOT_NAME = r"(?!(?:MRN|MR#|MR|DOB|D0B|Sex|Gender|ID|PID|Age|Born|Date)\b)"
 _NAME_LABELLED = re.compile(
     rf"\b(?:Patient\s+name|Patient|Name)\s*[:#]\s*({_NOT_NAME}[A-Za-z][A-Za-z'\-]+(?:,?\s+{_NOT_NAME}[A-Za-z][A-Za-z'.\-]*){{0,3}})")
