@@ -170,6 +170,16 @@ def _kind_from_text(im: Image.Image, f: Features) -> str:
     return "document" if len(boxes) >= 3 else "unknown"
 
 
+def _kind_of_pixels(path: Path) -> str | None:
+    try:
+        im = load_image(path)
+    except InputError:
+        return None  # pixels that do not decode: the DICOM's own attributes stand
+    f = features(im)
+    kind = kind_from_features(f) or _kind_from_text(im, f)
+    return None if kind == "unknown" else kind
+
+
 def classify(path: str | Path) -> ImageArtifact:
     """Kind of one input file. Never raises for bad content: the artifact's `error` says what is wrong."""
     path = Path(path)
@@ -189,7 +199,12 @@ def _classify(path: Path) -> ImageArtifact:
     kind = sniff(path)
     if kind == "dicom" or (kind == "other" and is_dicom(path)):
         info = read_dicom(path)
-        return ImageArtifact(file=path.name, kind=info.kind, dicom=info.as_dict())
+        kind = info.kind
+        if kind in ("unknown", "document") and info.has_pixels:
+            # a Secondary Capture holds whatever was scanned or screen-captured into PACS (a
+            # paper ECG, a lab report): its pixels say which
+            kind = _kind_of_pixels(path) or kind
+        return ImageArtifact(file=path.name, kind=kind, dicom=info.as_dict())
     if kind == "pdf":
         from clinidoc.imaging.labs import looks_like_lab_text
         from clinidoc.imaging.loading import pdf_text

@@ -110,12 +110,7 @@ def test_prose_page_is_document_not_lab(tmp_path: Path) -> None:
     font = ImageFont.load_default(size=28)
     im = Image.new("RGB", (1275, 1650), "white")
     d = ImageDraw.Draw(im)
-    text = (
-        "Referral letter. Thank you for seeing this pleasant gentleman who has had increasing "
-        "breathlessness over several months. He walks his dog daily and manages stairs slowly. "
-        "His family history includes early heart disease in his father. We would value your opinion "
-        "regarding further investigation and management at your earliest convenience."
-    ).split()
+    text = ["Referral", "letter.", "Thank", "you", "for", "seeing", "this", "pleasant", "gentleman", "who", "has", "had", "increasing", "breathlessness", "over", "several", "months.", "He", "walks", "his", "dog", "daily", "and", "manages", "stairs", "slowly.", "His", "family", "history", "includes", "early", "heart", "disease", "in", "his", "father.", "We", "would", "value", "your", "opinion", "regarding", "further", "investigation", "and", "management", "at", "your", "earliest", "convenience."]
     for i in range(0, len(text), 9):
         d.text((90, 120 + 5 * i), " ".join(text[i : i + 9]), font=font, fill="black")
     path = tmp_path / "letter.png"
@@ -139,3 +134,46 @@ def test_photo_of_printed_report_on_a_desk(tmp_path: Path) -> None:
     path = tmp_path / "IMG_0001.jpg"
     desk.save(path, quality=85)
     assert classify(path).kind == "lab_report"
+
+
+def _secondary_capture(png: Path, out: Path) -> Path:
+    """A PNG wrapped as a DICOM Secondary Capture, the way a scanned page is stored in PACS."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import (
+        ExplicitVRLittleEndian,
+        SecondaryCaptureImageStorage,
+        generate_uid,
+    )
+
+    arr = np.asarray(Image.open(png).convert("RGB"))
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.Modality = "OT"
+    ds.PatientName, ds.PatientID = "Becker^Thomas", "40522316"
+    ds.Rows, ds.Columns = arr.shape[:2]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    ds.PixelData = arr.tobytes()
+    ds.save_as(out, enforce_file_format=True)
+    return out
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="shared dev encounters not present")
+@pytest.mark.parametrize("name,want", [("ecg.png", "ecg"), ("labs.png", "lab_report")])
+def test_secondary_capture_dicom_is_judged_by_its_pixels(tmp_path: Path, name: str, want: str) -> None:
+    dcm = _secondary_capture(DEV / "dev-004" / name, tmp_path / "scan.dcm")
+    art = classify(dcm)
+    assert art.kind == want
+    assert art.dicom["PatientID"] == "40522316"  # the DICOM identity is kept for the mismatch check
+    from clinidoc.pipeline import read_images
+
+    found = read_images([dcm], [], lambda *_: None)
+    if want == "ecg":
+        assert found.ecg[0].rhythm == "sinus_rhythm" and found.ecg[0].heart_rate_bpm == pytest.approx(93, abs=2)
+    else:
+        assert len(found.labs) >= 8
