@@ -11,6 +11,7 @@ and 10 mm/mV and resampled to FS Hz.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
 
@@ -56,6 +57,25 @@ def _rgb(image: Image.Image | np.ndarray) -> np.ndarray:
     return np.asarray(im.convert("RGB"), dtype=np.float32)
 
 
+def _grey_threshold(mx: np.ndarray, bg: float) -> float:
+    """Brightness below which a grey pixel is ink. A sharp trace is near black and 150 (or 62 % of
+    the paper) keeps its anti-aliased edge; a blurred scan or a faded print never gets that dark
+    (a thin trace blurred by 1-2 px peaks at 150-180 on white paper), so the threshold rises to
+    part-way between the trace's own darkest level (the typical darkest pixel per column:
+    the trace crosses nearly every column) and the paper, but stays well clear of the paper's noise."""
+    base = min(150.0, 0.62 * bg)
+    colmin = mx.min(axis=0)  # (all hues: a navy pen keeps grey grid lines from posing as the trace)
+    has = colmin < 0.85 * bg
+    if has.sum() < 0.3 * mx.shape[1]:
+        return base
+    core = float(np.median(colmin[has]))
+    if core < base * 0.8:
+        return base
+    # paper noise from neighbour differences (shading and grid lines barely move it)
+    noise = 1.4826 * float(np.median(np.abs(np.diff(mx[:: max(1, mx.shape[0] // 400)], axis=1)))) / np.sqrt(2)
+    return max(base, min(core + 0.45 * (bg - core), bg - 4 * noise - 12, 0.85 * bg))
+
+
 def ink_mask(rgb: np.ndarray) -> np.ndarray:
     """Trace pixels: dark and grey. Coloured grid (red, pink, green) has a bright channel."""
     mx = rgb.max(axis=2)
@@ -68,7 +88,12 @@ def ink_mask(rgb: np.ndarray) -> np.ndarray:
     coloured = sat > 60
     line_mx = float(np.median(mx[coloured])) if coloured.sum() > 100 else 100.0
     # (relative saturation, not absolute: JPEG smears a red line into a dim (150, 92, 94))
-    ink = ((mx < min(150.0, 0.62 * bg)) & (sat < 0.3 * mx + 5)) | (mx < 0.7 * line_mx)
+    grey = sat < 0.3 * mx + 5
+    ink = (mx < _grey_threshold(mx, bg)) & grey | (mx < 0.7 * line_mx)
+    if coloured.mean() < 0.03:
+        # no coloured grid (a grey one, or none): the few coloured pixels are a coloured pen (navy)
+        # and line_mx above is the pen's own level, so a dark pixel of any hue is ink
+        ink |= mx < 0.55 * bg
     # grey grid lines: many rows / columns almost wholly "ink" (a flat strip can fill one row)
     rows = ink.mean(axis=1) > 0.75
     cols = ink.mean(axis=0) > 0.75
@@ -187,7 +212,12 @@ def _best_strip(ink: np.ndarray, px_mm: float) -> tuple[np.ndarray, tuple[int, i
             if len(s) < 10:
                 continue
             width = s[-1] - s[0] + 1
-            score = width * (len(s) / width) ** 2
+            # a trace crosses each column once (twice on a steep stroke); a text line's letters
+            # stack two or three strokes in most columns: header or footer text loses to a trace
+            b = band[:, s]
+            runs = (np.diff(b.astype(np.int8), axis=0) == 1).sum(axis=0) + b[0]
+            single = float(np.mean(runs == 1))
+            score = width * (len(s) / width) ** 2 * min(1.0, single / 0.8) ** 2
             found.append((score, int(yb), y0, y1, int(s[0]), int(s[-1]) + 1))
     if not found:
         return None
@@ -277,15 +307,23 @@ def follow(
     return ys
 
 
+def _flat_top(ys: np.ndarray, first: int, last: int, px_mm: float) -> bool:
+    """A calibration pulse is a flat plateau between its edges; two QRS complexes are not."""
+    top = ys[first + int(np.ceil(0.7 * px_mm)) : last - int(np.ceil(0.7 * px_mm))]
+    top = top[np.isfinite(top)]
+    return len(top) >= 2 and float(np.ptp(top)) <= 1.0 * px_mm
+
+
 def _cut_pulse(ys: np.ndarray, mask: np.ndarray, px_mm: float) -> tuple[int, float | None]:
     """Start column after a leading calibration pulse, and the pulse height in px if one was found."""
     limit = min(len(ys), int(15 * px_mm))
     tall = np.flatnonzero(mask[:, :limit].sum(axis=0) >= 6 * px_mm)
-    if len(tall) >= 2:
-        # the pulse's two edges: the first two groups of tall columns, 2.5-8 mm apart
-        groups = np.split(tall, np.flatnonzero(np.diff(tall) > 1) + 1)
-        first, last = int(groups[0][0]), int(groups[1][-1]) if len(groups) > 1 else -1
-        if len(groups) > 1 and 2.5 * px_mm <= last - first <= 8 * px_mm:
+    groups = np.split(tall, np.flatnonzero(np.diff(tall) > 1) + 1) if len(tall) >= 2 else []
+    # the pulse's two edges: two neighbouring groups of tall columns, 2.5-8 mm apart with a flat
+    # top between them (the first pair, or one after a scrap of grid line or page edge)
+    for g0, g1 in list(itertools.pairwise(groups))[:3]:
+        first, last = int(g0[0]), int(g1[-1])
+        if 2.5 * px_mm <= last - first <= 8 * px_mm and _flat_top(ys, first, last, px_mm):
             height = float(mask[:, first].sum())
             cut = min(len(ys) - 1, last + round(0.6 * px_mm))
             # the pulse's foot often stands apart from the trace: start after that gap
@@ -294,6 +332,51 @@ def _cut_pulse(ys: np.ndarray, mask: np.ndarray, px_mm: float) -> tuple[int, flo
                 cut = min(len(ys) - 1, cut + int(gaps[-1]) + 1)
             return cut, height
     return 0, None
+
+
+def skew_angle(rgb: np.ndarray, max_deg: float = 3.0) -> float:
+    """Angle in degrees (PIL's sense: rotating the image by it levels the page) at which the page's
+    horizontal structure (grid lines, baselines, text lines) lines up best: the row profiles of
+    narrow vertical slices, shifted by x * tan(angle) and summed, are sharpest there."""
+    stride = max(1, rgb.shape[1] // 960)  # a sample of columns is plenty for row profiles
+    dark = 255.0 - rgb[:, ::stride].min(axis=2)  # every line, coloured or not
+    h, w = dark.shape
+    k = 48
+    sw = w // k
+    if sw < 4 or h < 20:
+        return 0.0
+    prof = dark[:, : k * sw].reshape(h, k, sw).mean(axis=2).T  # slices x rows
+    prof = prof - prof.mean(axis=1, keepdims=True)
+    xc = ((np.arange(k) + 0.5) * sw - k * sw / 2) * stride
+    rows = np.arange(h)
+    pad = int(np.ceil(abs(xc).max() * np.tan(np.radians(max_deg)))) + 2
+    padded = np.pad(prof, ((0, 0), (pad, pad)))
+
+    def score(deg: float) -> float:
+        shift = np.round(xc * np.tan(np.radians(deg))).astype(int)
+        summed = padded[np.arange(k)[:, None], rows[None, :] + pad + shift[:, None]].sum(axis=0)
+        return float(np.dot(summed, summed))
+
+    step = 0.1
+    angles = np.arange(-max_deg, max_deg + 1e-9, step)
+    sc = np.array([score(a) for a in angles])
+    i = int(np.argmax(sc))
+    if not 0 < i < len(sc) - 1:
+        return 0.0  # at the search's edge: not a small scan skew
+    fine = np.linspace(angles[i] - step, angles[i] + step, 9)
+    fs = np.array([score(a) for a in fine])
+    j = int(np.argmax(fs))
+    # content sloping down to the right (rows grow with x) is levelled by PIL's counter-clockwise
+    # rotation: the sampled slope a is that rotation, in degrees
+    return float(fine[j])
+
+
+def _unrotate(x: np.ndarray, y: np.ndarray, deg: float, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points of an image rotated by `deg` (PIL, about its centre, no expand) back in the original."""
+    a = np.radians(deg)
+    cx, cy = w / 2, h / 2
+    dx, dy = x - cx, y - cy
+    return cx + dx * np.cos(a) - dy * np.sin(a), cy + dx * np.sin(a) + dy * np.cos(a)
 
 
 def digitise_detail(image: Image.Image | np.ndarray) -> Digitised | None:
@@ -305,6 +388,15 @@ def digitise_detail(image: Image.Image | np.ndarray) -> Digitised | None:
             (int(rgb.shape[1] * scale), int(rgb.shape[0] * scale)), Image.Resampling.LANCZOS
         )
         rgb = np.asarray(im, dtype=np.float32)
+    # a scan or photo a little askew: level it first (a tilted grey grid is not removed as whole
+    # rows, a tilted baseline smears the row profile, and the pulse's edges stop being vertical)
+    deg = skew_angle(rgb)
+    if abs(deg) >= 0.15:
+        paper = tuple(int(v) for v in np.median(rgb.reshape(-1, 3)[:: 97], axis=0))
+        rgb = np.asarray(Image.fromarray(rgb.astype(np.uint8)).rotate(
+            deg, resample=Image.Resampling.BICUBIC, fillcolor=paper), dtype=np.float32)
+    else:
+        deg = 0.0
     ink = ink_mask(rgb)
     if ink.sum() < 50:
         return None
@@ -314,9 +406,16 @@ def digitise_detail(image: Image.Image | np.ndarray) -> Digitised | None:
     found = _best_strip(ink, guess)
     if found is None:
         return None
-    mask, (x0, y0, x1, _), base_row = found
+    mask, (x0, y0, _, _), base_row = found
     ys = follow(mask, base_row, max_jump=8 * guess, merge_gap=max(2.0, guess))
     start, pulse_h = _cut_pulse(ys, mask, guess)
+    # some printers put the pulse at the right end of the row instead
+    tail, tail_h = _cut_pulse(ys[::-1], mask[:, ::-1], guess)
+    end = len(ys) - tail
+    if end - start < 0.5 * len(ys):  # never cut most of the strip away
+        end, tail_h = len(ys), None
+    ys, mask = ys[:end], mask[:, :end]
+    pulse_h = pulse_h if pulse_h is not None else tail_h
     if px_mm is None:
         if pulse_h is not None:
             px_mm, scale_from = pulse_h / 10.0, "pulse"
@@ -327,7 +426,9 @@ def digitise_detail(image: Image.Image | np.ndarray) -> Digitised | None:
     counts = mask[:, start:].sum(axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows in untraced stretches
-        yw = np.lib.stride_tricks.sliding_window_view(np.pad(ys[start:], 2, constant_values=np.nan), 5)
+        # (the window reaches about 1 mm each side: a thick stroke's rise and fall are that far apart)
+        half = max(2, round(1.2 * guess))
+        yw = np.lib.stride_tricks.sliding_window_view(np.pad(ys[start:], half, constant_values=np.nan), 2 * half + 1)
         span = np.nan_to_num(np.nanmax(yw, axis=1) - np.nanmin(yw, axis=1)) if len(yw) else np.zeros(0)
     tall = (counts > 12 * px_mm) & (counts > span + 4 * px_mm)
     ys = ys[start:]
@@ -346,9 +447,15 @@ def digitise_detail(image: Image.Image | np.ndarray) -> Digitised | None:
     n = int(t[-1] * FS) + 1
     sig = np.interp(np.arange(n) / FS, t, mv)
     inv = 1.0 / scale
-    bbox = [float((x0 + start + first) * inv), float((y0 + ys.min() - 2) * inv), float(x1 * inv),
-            float((y0 + ys.max() + 2) * inv)]
-    return Digitised(sig, FS, bbox, px_mm * inv, scale_from, xs * inv, (ys + y0) * inv, coverage,
+    bx = np.array([x0 + start + first, x0 + end] * 2, dtype=float)
+    by = np.array([y0 + ys.min() - 2] * 2 + [y0 + ys.max() + 2] * 2)
+    px, py = xs, ys + y0
+    if deg:  # back to the input's pixels
+        hh, ww = rgb.shape[:2]
+        bx, by = _unrotate(bx, by, deg, ww, hh)
+        px, py = _unrotate(px, py, deg, ww, hh)
+    bbox = [float(bx.min() * inv), float(by.min() * inv), float(bx.max() * inv), float(by.max() * inv)]
+    return Digitised(sig, FS, bbox, px_mm * inv, scale_from, px * inv, py * inv, coverage,
                      float(tall.mean()))
 
 

@@ -131,29 +131,50 @@ def test_blank_and_tiny_images_give_no_trace():
     assert len(ecg_image.digitise(np.full((50, 60, 3), 255, dtype=np.uint8))[0]) == 0
 
 
-def _strip(sig_mv: np.ndarray, fs: float, dpi: int = 150) -> Image.Image:
-    """A paper strip like the dev ones: two header text lines, a 1 mm pink grid with 5 mm lines,
-    the trace at 25 mm/s and 10 mm/mV with its baseline 25 mm below the grid's top."""
+PINK = ((245, 205, 205), (235, 140, 140))
+GREY = ((215, 215, 215), (150, 150, 150))
+
+
+def _strip(sig_mv: np.ndarray, fs: float, dpi: int = 150, *, grid=PINK, pen=(0, 0, 0), pen_mm: float = 0.25,
+           pulse: str | None = None) -> Image.Image:
+    """A paper strip like the dev ones: two header text lines, a 1 mm grid with 5 mm lines (pink
+    unless told), the trace at 25 mm/s and 10 mm/mV with its baseline 25 mm below the grid's top;
+    optionally a 1 mV calibration pulse ("left" / "right")."""
     from PIL import ImageDraw, ImageFont
 
     ppm = dpi / 25.4
-    w_mm, top_mm = 12 + len(sig_mv) / fs * 25 + 4, 14.0
+    w_mm, top_mm = 12 + len(sig_mv) / fs * 25 + (12 if pulse == "right" else 4), 14.0
     im = Image.new("RGB", (int(w_mm * ppm), int(62 * ppm)), (253, 252, 252))
     d = ImageDraw.Draw(im)
+    minor, major = grid
     for k in range(int(w_mm) + 1):
-        d.line([(k * ppm, top_mm * ppm), (k * ppm, (top_mm + 45) * ppm)],
-               fill=(235, 140, 140) if k % 5 == 0 else (245, 205, 205))
+        d.line([(k * ppm, top_mm * ppm), (k * ppm, (top_mm + 45) * ppm)], fill=major if k % 5 == 0 else minor)
     for k in range(46):
-        d.line([(0, (top_mm + k) * ppm), (im.width, (top_mm + k) * ppm)],
-               fill=(235, 140, 140) if k % 5 == 0 else (245, 205, 205))
+        d.line([(0, (top_mm + k) * ppm), (im.width, (top_mm + k) * ppm)], fill=major if k % 5 == 0 else minor)
     font = ImageFont.load_default(size=int(3.2 * ppm))
     d.text((4 * ppm, 2 * ppm), "Test Patient 00001    MRN 40000001", fill=(0, 0, 0), font=font)
     d.text((4 * ppm, 7.5 * ppm), "Lead I    25 mm/s    10 mm/mV", fill=(20, 20, 20), font=font)
     base = (top_mm + 25) * ppm
+    lw = max(1, round(pen_mm * ppm))
+    if pulse:
+        x0 = (2 if pulse == "left" else w_mm - 11) * ppm
+        d.line([(x0, base), (x0 + 2 * ppm, base), (x0 + 2 * ppm, base - 10 * ppm), (x0 + 7 * ppm, base - 10 * ppm),
+                (x0 + 7 * ppm, base), (x0 + 9 * ppm, base)], fill=pen, width=lw)
     t = np.arange(len(sig_mv)) / fs
     pts = list(zip((12 * ppm + t * 25 * ppm).tolist(), (base - sig_mv * 10 * ppm).tolist()))
-    d.line(pts, fill=(0, 0, 0), width=max(1, round(0.25 * ppm)), joint="curve")
+    d.line(pts, fill=pen, width=lw, joint="curve")
     return im
+
+
+def _beats(rr: float = 0.75, r_mv: float = 1.2, fs: float = 300.0) -> np.ndarray:
+    """10 s of a synthetic sinus ECG: P, narrow QRS (q, R, s) and T at a fixed RR interval."""
+    t = np.arange(int(10 * fs)) / fs
+    sig = np.zeros_like(t)
+    for b in np.arange(0.3, 9.9, rr):
+        for dt, amp, w in ((-0.16, 0.12, 0.025), (-0.02, -0.1, 0.008), (0.0, r_mv, 0.012), (0.025, -0.25, 0.01),
+                           (0.25, 0.3, 0.045)):
+            sig += amp * np.exp(-0.5 * ((t - b - dt) / w) ** 2)
+    return sig
 
 
 @pytest.mark.parametrize("dpi", [100, 150])
@@ -173,3 +194,57 @@ def test_tall_complexes_are_not_clipped_at_the_band_edge(dpi):
 
     f = analyse_image(_strip(sig, fs, dpi), source="tall.png")
     assert f.heart_rate_bpm == pytest.approx(60 / 0.55, abs=2)
+
+
+def _reads(im: Image.Image, rr: float) -> None:
+    from clinidoc.imaging.ecg import analyse_image
+
+    d = ecg_image.digitise_detail(im)
+    assert d is not None and d.reliable, d
+    assert len(d.signal_mv) / d.fs == pytest.approx(10.0, abs=0.3)  # the whole trace, no pulse
+    f = analyse_image(im, source="strip.png")
+    assert f.rhythm != "indeterminate"
+    assert f.heart_rate_bpm == pytest.approx(60 / rr, abs=3)
+
+
+def test_blurred_scan_of_a_thin_trace_is_still_ink():
+    # a 1-2 px blur lifts a thin trace to 150-180 grey: it fell under the fixed ink threshold and
+    # the header text was read instead
+    from PIL import ImageFilter
+
+    im = _strip(_beats(0.8), 300.0, dpi=150, pen_mm=0.15, pulse="left").filter(ImageFilter.GaussianBlur(1.4))
+    _reads(im, 0.8)
+
+
+def test_thick_pen_is_not_mistaken_for_grid_lines():
+    # a 0.6 mm pen fills the QRS spike's columns solid; that looked like a grid line caught as trace
+    for dpi in (100, 200):
+        _reads(_strip(_beats(0.6, r_mv=1.8), 300.0, dpi=dpi, pen_mm=0.6, pulse="left"), 0.6)
+
+
+def test_calibration_pulse_at_the_right_end_is_cut():
+    im = _strip(_beats(0.75), 300.0, dpi=150, pulse="right")
+    d = ecg_image.digitise_detail(im)
+    assert len(d.signal_mv) / d.fs == pytest.approx(10.0, abs=0.15)  # not 10.4 s: pulse and all
+    assert d.bbox[2] < im.width - 10 * 150 / 25.4  # the strip stops before the pulse
+    _reads(im, 0.75)
+
+
+def test_navy_pen_on_a_grey_grid():
+    # the pen is then the only colour on the page: it used to set the "coloured grid line" level
+    _reads(_strip(_beats(0.7), 300.0, dpi=150, grid=GREY, pen=(20, 30, 110), pulse="left"), 0.7)
+
+
+@pytest.mark.parametrize("deg", [-1.6, 1.1])
+def test_tilted_scan_with_a_grey_grid_is_levelled(deg):
+    # a tilted grey grid is not removed as whole rows/columns: its lines were read as trace
+    im = _strip(_beats(0.7), 300.0, dpi=150, grid=GREY, pulse="left")
+    im = im.rotate(deg, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(253, 252, 252))
+    assert ecg_image.skew_angle(ecg_image._rgb(im)) == pytest.approx(-deg, abs=0.1)
+    _reads(im, 0.7)
+    # the traced points are given in the input's pixels: they sit on the drawn (dark) trace
+    d = ecg_image.digitise_detail(im)
+    a = np.asarray(im.convert("L"), dtype=float)
+    xs, ys = d.xs.astype(int), np.clip(np.round(d.ys).astype(int), 0, a.shape[0] - 1)
+    near = np.array([a[max(0, y - 2) : y + 3, x].min() for x, y in zip(xs[::10], ys[::10])])
+    assert np.mean(near < 120) > 0.9
