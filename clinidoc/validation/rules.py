@@ -472,23 +472,27 @@ def _norm_unit(unit: str | None) -> str | None:
     return _EQUIV_UNITS.get(u, u)
 
 
+def _critical_reason(lab: LabResult) -> str | None:
+    """Why a lab value is critical (flagged so, past a critical limit, troponin > 10x ULN), or None."""
+    value, key = _lab_value(lab), lab_key(lab.code, lab.test)
+    if lab.flag in ("HH", "LL"):
+        return "flagged critical" + (" high" if lab.flag == "HH" else " low") + " on the report"
+    if value is not None and key in _CRITICAL:
+        unit, low, high = _CRITICAL[key]
+        if unit is None or _norm_unit(lab.unit) in (None, unit):
+            if low is not None and value <= low:
+                return f"at or below the critical limit {low:g}"
+            if high is not None and value >= high:
+                return f"at or above the critical limit {high:g}"
+    elif value is not None and key == "troponin" and lab.reference_high and value >= 10 * lab.reference_high:
+        return f"more than 10 times the upper reference limit {lab.reference_high:g}"
+    return None
+
+
 def critical_lab(result: EncounterResult, patient: Patient | None) -> list[ValidationIssue]:
     out = []
     for i, lab in enumerate(result.labs):
-        value, key = _lab_value(lab), lab_key(lab.code, lab.test)
-        why = None
-        if lab.flag in ("HH", "LL"):
-            why = "flagged critical" + (" high" if lab.flag == "HH" else " low") + " on the report"
-        elif value is not None and key in _CRITICAL:
-            unit, low, high = _CRITICAL[key]
-            if unit is None or _norm_unit(lab.unit) in (None, unit):
-                if low is not None and value <= low:
-                    why = f"at or below the critical limit {low:g}"
-                elif high is not None and value >= high:
-                    why = f"at or above the critical limit {high:g}"
-        elif value is not None and key == "troponin" and lab.reference_high and value >= 10 * lab.reference_high:
-            why = f"more than 10 times the upper reference limit {lab.reference_high:g}"
-        if why:
+        if why := _critical_reason(lab):
             out.append(_issue(
                 "error", "critical_lab",
                 f"Critical lab: {_shown(lab)} is {why}; "
@@ -555,6 +559,8 @@ def abnormal_lab_unaddressed(result: EncounterResult, patient: Patient | None) -
     for i, lab in enumerate(result.labs):
         if lab.flag not in ("H", "L", "HH", "LL"):
             continue
+        if _critical_reason(lab):
+            continue  # critical_lab already asks for it to be acted on and documented: one alert per row
         key = lab_key(lab.code, lab.test)
         if _mentioned(text, key, lab.test) or _value_spoken(result.transcript.text, lab, list(_mentions(key, lab.test))):
             continue

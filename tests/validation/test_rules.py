@@ -181,6 +181,15 @@ def test_abnormal_lab_unaddressed():
     assert rules.abnormal_lab_unaddressed(r, None) == []
 
 
+def test_an_unmentioned_critical_value_is_one_alert_not_two():
+    # the report flags troponin critical and the dictation garbles its name: critical_lab already
+    # demands it be acted on and documented, so abnormal_lab_unaddressed stays quiet for that row
+    labs = [lab("Troponin I, hs", 2450, "HH", "ng/L", ref_high=34), lab("Potassium", 5.6, "H", "mmol/L")]
+    r = result(labs=labs, text="high sensitivity drop on it critically elevated.")
+    assert codes(rules.critical_lab(r, None)) == ["critical_lab"]
+    assert [i.field for i in rules.abnormal_lab_unaddressed(r, None)] == ["labs[1]"]
+
+
 def test_abnormal_lab_read_out_with_a_garbled_name_counts_as_addressed():
     # tiny.en wrote these; the clinician clearly read the results out
     said = "hemoglobin 81C 8.4 percent. bu and 38 and create a 9.1.9. tropin 2,450."
