@@ -52,7 +52,7 @@ def finding_rows(f: EcgFinding | None) -> list[tuple[str, str]]:
         return [("Rhythm", "not read")]
     return [
         ("Heart rate", f"{f.heart_rate_bpm:.0f} /min" if f.heart_rate_bpm is not None else "—"),
-        ("Rhythm", rhythm_text(f.rhythm)),
+        ("Rhythm", rhythm_text(f.rhythm) + (f" ({why})" if (why := (f.model_extra or {}).get("rhythm_reason")) else "")),
         ("PR", ms(f.pr_ms)),
         ("QRS", ms(f.qrs_ms)),
         ("QT", ms(f.qt_ms)),

@@ -162,14 +162,15 @@ def analyse_image(image, *, source: str, page: int | None = None) -> EcgFinding:
     """Digitise a paper ECG (PIL image or array) and analyse the strip it finds."""
     d = ecg_image.digitise_detail(image)
     if d is None or len(d.signal_mv) < ecg_image.FS:
-        return EcgFinding(rhythm="indeterminate", confidence=0.0,
+        return EcgFinding(rhythm="indeterminate", confidence=0.0, rhythm_reason="no ECG trace found",
                           source=Evidence(source=source, page=page, text="no ECG trace found"))
     ev = Evidence(source=source, page=page, bbox=[round(v, 1) for v in d.bbox])
     f = analyse_signal(d.signal_mv, d.fs, source=ev)
     text = f"strip of {len(d.signal_mv) / d.fs:.1f} s, scale from {d.scale_from}"
     if not d.reliable:
         # a trace we could not follow cleanly (or an unknown scale) gives numbers that only look real
-        f = EcgFinding(rhythm="indeterminate", confidence=min(f.confidence or 0.0, 0.2), source=ev)
+        f = EcgFinding(rhythm="indeterminate", confidence=min(f.confidence or 0.0, 0.2), source=ev,
+                       rhythm_reason="the trace could not be followed cleanly")
         text += ", trace unreliable"
     elif f.confidence is not None:
         f.confidence = round(f.confidence * min(1.0, d.coverage), 2)

@@ -399,12 +399,14 @@ def analyse_signal(signal_mv: np.ndarray, fs: float, *, source: Evidence) -> Ecg
     sig = np.asarray(signal_mv, dtype=float).ravel()
     duration = len(sig) / fs if fs > 0 else 0.0
     if fs <= 0 or duration < MIN_SECONDS or not np.isfinite(sig).any():
-        return EcgFinding(rhythm="indeterminate", confidence=0.0, source=source)
+        return EcgFinding(rhythm="indeterminate", confidence=0.0, source=source,
+                          rhythm_reason=f"under {MIN_SECONDS:g} s of signal")
     c, peaks = _prepare(sig, fs)
     f = rhythm_features(c, peaks, fs)
     if f is None or f.n_beats < MIN_BEATS or not 25 <= f.hr <= 250:
         hr = float(round(f.hr)) if f is not None and 25 <= f.hr <= 250 else None
-        return EcgFinding(rhythm="indeterminate", heart_rate_bpm=hr, confidence=0.1, source=source)
+        return EcgFinding(rhythm="indeterminate", heart_rate_bpm=hr, confidence=0.1, source=source,
+                          rhythm_reason="too few beats found")
     hr = float(round(f.hr))
     p_af = af_probability(f)
     m = _model()
@@ -412,11 +414,14 @@ def analyse_signal(signal_mv: np.ndarray, fs: float, *, source: Evidence) -> Ecg
     margin = abs(p_af - m.get("threshold", 0.5)) * 2  # 0 at the boundary, 1 when certain
     quality = max(0.0, min(1.0, f.quality))
     noisy = f.agreement < NOISY_AGREEMENT or f.amp_spread > NOISY_AMP_SPREAD
+    reason = None
     if quality < 0.5:
         rhythm = "indeterminate"  # beats do not look alike: noise or a bad digitisation
+        reason = "beats do not look alike (noise or a poor trace)"
     elif is_af and noisy:
         # irregular "beats" on a noisy lead are as likely artefact as AF: say so, do not guess
         rhythm = "indeterminate"
+        reason = "noisy lead: AF cannot be told from artefact"
     elif is_af:
         rhythm = "atrial_fibrillation"
     elif f.irr_med > 0.12 or f.p_corr < 0.2:
@@ -451,5 +456,6 @@ def analyse_signal(signal_mv: np.ndarray, fs: float, *, source: Evidence) -> Ecg
         qtc_fridericia_ms=qtcf,
         af_probability=round(p_af, 3),
         detector_agreement=round(f.agreement, 2),
+        **({"rhythm_reason": reason} if reason else {}),
     )
     return finding

@@ -257,6 +257,7 @@ def test_noisy_recording_is_not_called_af(rec):
     assert f.rhythm != "atrial_fibrillation"
     assert f.model_extra["af_probability"] >= 0.5  # the rhythm model alone would still say AF
     assert f.rhythm == "indeterminate"
+    assert "noisy lead" in f.model_extra["rhythm_reason"]  # the reader is told why
 
 
 @needs_data
