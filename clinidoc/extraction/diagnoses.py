@@ -177,6 +177,41 @@ def extract_diagnoses(assessment_text: str, transcript: Transcript | None = None
     return found
 
 
+# words a code description may carry beyond what was said without changing its meaning
+# (icd10's stop words already drop "unspecified", "other", "type" ...)
+_DESCRIPTION_FILLER = frozenset({"site", "sites", "organism", "part", "region", "initial", "encounter"})
+
+
+def _faithful(phrase: str, description: str) -> bool:
+    """A fuzzy hit codes what was said: each word said is in the description (or a spelling slip
+    of one: ratio >= 85), and the description adds no concept that was not said ("counseling" is
+    not "Sex counseling"; "medical treatment" is not "Personal history of other medical
+    treatment"; "ventrial fibrillation" is too far from "ventricular" to be a slip). What follows
+    "without" in a description is a qualifier, not a concept ("Chills (without fever)")."""
+    from rapidfuzz import fuzz
+
+    said = icd10.content_words(phrase)
+    desc = icd10.content_words(re.split(r"\bwithout\b", description, maxsplit=1, flags=re.IGNORECASE)[0])
+    desc -= _DESCRIPTION_FILLER
+
+    def near(word: str, words: set[str]) -> bool:
+        return any(word == w or fuzz.ratio(word, w) >= 85 for w in words)
+
+    return bool(said) and all(near(w, desc) for w in said) and all(near(w, said) for w in desc)
+
+
+def _fuzzy_code(phrase: str) -> str | None:
+    """The best code description that says what the phrase says and no more; a problem named
+    without a type codes to "unspecified" rather than "other" (which means a named other type)."""
+    faithful = [h for h in icd10.search(phrase, limit=12) if h[2] >= _FUZZY_MIN and _faithful(phrase, h[1])]
+    if not faithful:
+        return None
+    best = faithful[0]
+    if re.search(r"\bother\b", best[1], re.IGNORECASE):
+        best = next((h for h in faithful if "unspecified" in h[1].lower() and best[2] - h[2] <= 3), best)
+    return best[0]
+
+
 def _code_assessment(section: str, add) -> None:
     """Every current, non-negated problem of an assessment section, clause by clause."""
     for sentence, _ in _split(section, _SENTENCE):
@@ -224,9 +259,8 @@ def _code_assessment(section: str, add) -> None:
                         continue
                     if negated_rest or _NEG_BEFORE.search(piece) or len(" ".join(pw)) < 4:
                         continue
-                    hits = icd10.search(" ".join(pw), limit=1)
-                    if hits and hits[0][2] >= _FUZZY_MIN:
-                        add(hits[0][0], " ".join(pw), " ".join(pw), pw)
+                    if hit := _fuzzy_code(" ".join(pw)):
+                        add(hit, " ".join(pw), " ".join(pw), pw)
 
 
 # ---------------------------------------------------------------- conversations

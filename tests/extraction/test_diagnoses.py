@@ -51,7 +51,19 @@ def test_only_the_assessment_of_a_dictation_is_used():
 
 
 def test_fuzzy_fallback_codes_unlisted_problems():
-    assert codes("Assessment: otitis externa of left ear.") == ["H60.312"]
+    # no type was said: unspecified (H60.92), not "Diffuse" (H60.312) or "Other" (H60.8X2)
+    assert codes("Assessment: otitis externa of left ear.") == ["H60.92"]
+
+
+def test_fuzzy_fallback_codes_only_what_was_said():
+    # boilerplate and garbled words found in real notes and transcripts: a description that adds a
+    # concept ("Sex counseling", "Personal history of ...") or "corrects" a word beyond a spelling
+    # slip ("ventrial" -> ventricular, when "and atrial" was said) must not become a diagnosis
+    assert "Z70.9" not in codes("Assessment: counseling.")  # Z71.9 "Counseling, unspecified" is faithful
+    assert codes("Assessment: medical treatment.") == []
+    assert codes("Assessment: inflammation.") == []
+    assert codes("Assessment: ventrial fibrillation.") == []
+    assert codes("Assessment: chills.") == ["R68.83"]  # "Chills (without fever)": a qualifier, kept
 
 
 def test_phrase_matching_a_code_description_beats_the_generic_synonym():
@@ -63,7 +75,7 @@ def test_phrase_matching_a_code_description_beats_the_generic_synonym():
 
 
 def test_evidence_times_from_transcript_words():
-    words = "Assessment: new onset atrial fibrillation, and essential hypertension.".split()
+    words = ["Assessment:", "new", "onset", "atrial", "fibrillation,", "and", "essential", "hypertension."]
     ws = [Word(start=float(i), end=i + 0.5, word=w) for i, w in enumerate(words)]
     tr = Transcript(text=" ".join(words), segments=[Segment(start=0, end=len(words), text=" ".join(words), words=ws)])
     got = extract_diagnoses(tr.text, tr)
