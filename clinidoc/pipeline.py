@@ -186,7 +186,8 @@ def _paper_ecg_identity(path: Path, finding) -> dict:
         return {}
     try:
         return paper_header(path, finding.source.bbox, finding.source.page)
-    except (ImportError, OSError, ValueError, RuntimeError) as exc:
+    except (InputError, ImportError, OSError, ValueError, RuntimeError) as exc:
+        # the file already read as an ECG; a header that will not read must not mark it unreadable
         log.warning("ECG header not read (%s)", type(exc).__name__)
         return {}
 

@@ -62,10 +62,14 @@ def paper_header(path, strip_bbox: list[float] | None, page: int | None = None) 
     from clinidoc.imaging import loading
     from clinidoc.imaging.labs import ocr_boxes
 
-    pages = loading.load_pages(path)
-    im = pages[(page or 1) - 1] if pages else None
-    if im is None:
-        return {}
+    # the first page alone when that is the one (most ECGs): a PDF's other pages are not rendered
+    if (page or 1) == 1:
+        im = loading.load_image(path)
+    else:
+        pages = loading.load_pages(path)
+        if len(pages) < page:
+            return {}
+        im = pages[page - 1]
     limit = max(60, int(0.3 * im.height))
     bottom = int(min(strip_bbox[1], limit)) if strip_bbox else limit
     if bottom < 12:

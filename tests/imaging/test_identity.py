@@ -77,3 +77,18 @@ def test_lab_report_with_an_unlabelled_header_line(tmp_path: Path) -> None:
     assert len(report.rows) == 3
     assert report.patient["name"] == "Jane Doe"
     assert report.patient["mrn"] == "778812" and report.patient["birth_date"] == "1961-03-14"
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="shared dev encounters not present")
+def test_a_header_that_will_not_read_leaves_the_ecg_reading_alone(monkeypatch) -> None:
+    from clinidoc.errors import InputError
+    from clinidoc.imaging import identity
+
+    def broken(*_a, **_k):
+        raise InputError("OCR failed", file="ecg.png")
+
+    monkeypatch.setattr(identity, "paper_header", broken)
+    errors: list = []
+    found = read_images([DEV / "dev-004" / "ecg.png"], errors, lambda *_: None)
+    assert errors == [] and found.artifacts[0].error is None
+    assert found.ecg[0].rhythm == "sinus_rhythm" and not getattr(found.artifacts[0], "patient", None)
